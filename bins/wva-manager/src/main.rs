@@ -1,0 +1,5 @@
+//! `wva-manager`: the Workload Variant Autoscaler binary.
+
+fn main() {
+    println!("wva-manager");
+}

@@ -1,0 +1,1 @@
+//! Test harness shared by wva-rs integration tests.

@@ -1,0 +1,3 @@
+//! PromQL collector and cache for vLLM metrics (spec/collector.md).
+
+pub use wva_core::{Freshness, FreshnessPolicy};
