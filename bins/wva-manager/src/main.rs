@@ -1,5 +1,36 @@
 //! `wva-manager`: the Workload Variant Autoscaler binary.
+//!
+//! Thin wiring only: argument parsing, configuration and the subcommands. Each subcommand lives
+//! in its own module and returns the process exit code.
 
-fn main() {
-    println!("wva-manager");
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod analyze;
+mod collect;
+
+/// The Workload Variant Autoscaler for LLM inference servers.
+#[derive(Debug, Parser)]
+#[command(name = "wva-manager", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what the autoscaler sees: per model and pod, the metrics read from Prometheus.
+    Collect(collect::CollectArgs),
+    /// Replay a CycleInput JSON offline and print the CycleReport.
+    Analyze(analyze::AnalyzeArgs),
+}
+
+fn main() -> ExitCode {
+    // clap exits with code 2 on bad arguments, as every subcommand documents.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Collect(args) => collect::run(args),
+        Command::Analyze(args) => analyze::run(args),
+    }
 }

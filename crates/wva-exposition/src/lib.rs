@@ -1,0 +1,1 @@
+//! Exposition registry of the Workload Variant Autoscaler (spec/exposition.md).

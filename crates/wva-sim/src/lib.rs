@@ -1,0 +1,1 @@
+//! vLLM fleet emulator (spec/sim.md).
