@@ -1,2 +1,82 @@
-//! Project automation.
-fn main() {}
+//! Project automation: `cargo xtask ci | e2e | bench | codegen`.
+//!
+//! Plain `std` only, so that `cargo xtask` builds in seconds on a fresh machine.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod ci;
+
+/// A failed step: what ran and why it failed.
+#[derive(Debug)]
+pub struct StepError(String);
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Result of one xtask step.
+pub type StepResult = Result<(), StepError>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci        install what the tests need when missing, then fmt check, clippy -D warnings, all tests
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprint!("unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command in the workspace root, echoing it first; fails on a non-zero exit.
+pub fn run_step(program: &str, args: &[&str], envs: &[(&str, &str)]) -> StepResult {
+    let line = format!("{program} {}", args.join(" "));
+    eprintln!("==> {line}");
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| StepError(format!("cannot start `{line}`: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StepError(format!("`{line}` failed ({status})")))
+    }
+}
+
+/// True when `program` is found on `PATH`.
+pub fn on_path(program: &str) -> bool {
+    env::var_os("PATH")
+        .map(|paths| env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
