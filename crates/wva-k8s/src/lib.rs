@@ -1,0 +1,3 @@
+//! Kubernetes glue of the Workload Variant Autoscaler.
+
+pub mod crd;
