@@ -1,3 +1,21 @@
-//! Kubernetes glue of the Workload Variant Autoscaler.
+//! Kubernetes glue of the Workload Variant Autoscaler (WVA).
+//!
+//! The `VariantAutoscaling` CRD types and manifest ([`crd`]), and the pure functions the
+//! controller is built from: accelerator resolution ([`accelerator`]), scale targets and the
+//! `scaleTargetRef` index ([`target`]), status and conditions ([`status`]), the inventory over
+//! store snapshots ([`inventory`]), the GPU inventory for the limiter ([`gpu`]) and the
+//! configuration of `wva-manager run` ([`config`]). None of them performs I/O.
+//!
+//! ```
+//! let yaml = wva_k8s::crd::crd_yaml();
+//! assert!(yaml.contains("name: variantautoscalings.llmd.ai"));
+//! ```
 
+pub mod accelerator;
 pub mod crd;
+pub mod gpu;
+pub mod labels;
+pub mod target;
+
+#[cfg(test)]
+mod test_fixtures;
