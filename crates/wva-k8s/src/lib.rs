@@ -12,9 +12,11 @@
 //! ```
 
 pub mod accelerator;
+pub mod conditions;
 pub mod crd;
 pub mod gpu;
 pub mod labels;
+pub mod status;
 pub mod target;
 
 #[cfg(test)]
