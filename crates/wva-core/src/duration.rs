@@ -9,13 +9,13 @@ pub fn format_prometheus_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let whole = d.subsec_nanos() == 0;
     if whole && secs > 0 {
-        if secs % DAY == 0 {
+        if secs.is_multiple_of(DAY) {
             return format!("{}d", secs / DAY);
         }
-        if secs % 3600 == 0 {
+        if secs.is_multiple_of(3600) {
             return format!("{}h", secs / 3600);
         }
-        if secs % 60 == 0 {
+        if secs.is_multiple_of(60) {
             return format!("{}m", secs / 60);
         }
     }

@@ -16,7 +16,10 @@ pub(crate) fn enforce(
 ) {
     let idle_proven = request_count == Some(0.0) && availability == Availability::Fresh;
     if policy.enabled && idle_proven {
-        let detail = format!("no requests in the last {}", format_prometheus_duration(policy.retention));
+        let detail = format!(
+            "no requests in the last {}",
+            format_prometheus_duration(policy.retention)
+        );
         let already_zero = variants
             .iter()
             .zip(outcomes.iter())
@@ -47,7 +50,10 @@ pub(crate) fn stale_guard(variants: &[VariantView<'_>], outcomes: &mut [Outcome]
     for (v, o) in variants.iter().zip(outcomes.iter_mut()) {
         let hold = v.state.hold();
         if o.target < hold {
-            let detail = format!("metrics stale or incomplete: scale-down to {} suppressed", o.target);
+            let detail = format!(
+                "metrics stale or incomplete: scale-down to {} suppressed",
+                o.target
+            );
             *o = Outcome::new(hold, Reason::MetricsStale, detail);
         }
     }

@@ -69,9 +69,13 @@ pub fn parse_go_duration(text: &str) -> Result<i64, DurationError> {
         }
     }
     if negative {
-        i64::try_from(total)
-            .map(|v| -v)
-            .or_else(|_| if total == 1u128 << 63 { Ok(i64::MIN) } else { Err(err()) })
+        i64::try_from(total).map(|v| -v).or_else(|_| {
+            if total == 1u128 << 63 {
+                Ok(i64::MIN)
+            } else {
+                Err(err())
+            }
+        })
     } else {
         i64::try_from(total).map_err(|_| err())
     }
@@ -116,7 +120,9 @@ mod tests {
 
     #[test]
     fn rejects_missing_units_and_garbage() {
-        for bad in ["", "10", "m", "1x", "1h 2m", "1..5s", "-", "1.s5", "abc", "5 m", "0.0"] {
+        for bad in [
+            "", "10", "m", "1x", "1h 2m", "1..5s", "-", "1.s5", "abc", "5 m", "0.0",
+        ] {
             assert!(parse_go_duration(bad).is_err(), "{bad:?} accepted");
         }
     }

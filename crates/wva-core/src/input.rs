@@ -51,7 +51,10 @@ pub struct InputError {
 
 impl InputError {
     fn new(path: impl Into<String>, message: impl Into<String>) -> InputError {
-        InputError { path: path.into(), message: message.into() }
+        InputError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -111,11 +114,16 @@ impl CycleInput {
     pub(crate) fn validated(&self) -> Result<Validated, InputError> {
         let mut seen = BTreeSet::new();
         for (i, v) in self.variants.iter().enumerate() {
-            for (field, value) in
-                [("name", &v.name), ("namespace", &v.namespace), ("modelID", &v.model_id)]
-            {
+            for (field, value) in [
+                ("name", &v.name),
+                ("namespace", &v.namespace),
+                ("modelID", &v.model_id),
+            ] {
                 if value.is_empty() {
-                    return Err(InputError::new(format!("variants[{i}].{field}"), "must not be empty"));
+                    return Err(InputError::new(
+                        format!("variants[{i}].{field}"),
+                        "must not be empty",
+                    ));
                 }
             }
             if !finite_non_negative(v.cost) {
@@ -133,11 +141,16 @@ impl CycleInput {
         }
         let mut seen = BTreeSet::new();
         for (i, r) in self.replicas.iter().enumerate() {
-            for (field, value) in
-                [("pod", &r.pod), ("namespace", &r.namespace), ("variant", &r.variant)]
-            {
+            for (field, value) in [
+                ("pod", &r.pod),
+                ("namespace", &r.namespace),
+                ("variant", &r.variant),
+            ] {
                 if value.is_empty() {
-                    return Err(InputError::new(format!("replicas[{i}].{field}"), "must not be empty"));
+                    return Err(InputError::new(
+                        format!("replicas[{i}].{field}"),
+                        "must not be empty",
+                    ));
                 }
             }
             if r.queue_length < 0.0 {
@@ -191,6 +204,12 @@ impl CycleInput {
             .now
             .or_else(|| self.state.as_ref().and_then(CoreState::latest_timestamp))
             .unwrap_or(Timestamp::EPOCH);
-        Ok(Validated { now, saturation, scale_to_zero, warnings, request_counts })
+        Ok(Validated {
+            now,
+            saturation,
+            scale_to_zero,
+            warnings,
+            request_counts,
+        })
     }
 }

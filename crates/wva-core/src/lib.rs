@@ -35,6 +35,8 @@ mod plan;
 pub mod replica;
 pub mod report;
 pub mod state;
+#[cfg(test)]
+mod testkit;
 pub mod timestamp;
 mod v1;
 mod v2;

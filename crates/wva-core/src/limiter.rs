@@ -55,13 +55,24 @@ pub(crate) fn limit(items: &mut [LimiterItem<'_>], inventory: &BTreeMap<String, 
         if it.accelerator.is_empty() {
             continue;
         }
-        let n = if it.queueing && *it.target > it.current { *it.target } else { it.current };
-        let slot = used.entry(normalize_accelerator(it.accelerator)).or_insert(0);
+        let n = if it.queueing && *it.target > it.current {
+            *it.target
+        } else {
+            it.current
+        };
+        let slot = used
+            .entry(normalize_accelerator(it.accelerator))
+            .or_insert(0);
         *slot = slot.saturating_add(u64::from(it.gpus).saturating_mul(u64::from(n)));
     }
     let mut available: BTreeMap<String, u64> = limits
         .iter()
-        .map(|(t, l)| (t.clone(), l.saturating_sub(used.get(t).copied().unwrap_or(0))))
+        .map(|(t, l)| {
+            (
+                t.clone(),
+                l.saturating_sub(used.get(t).copied().unwrap_or(0)),
+            )
+        })
         .collect();
 
     let mut order: Vec<usize> = (0..items.len())
@@ -82,7 +93,9 @@ pub(crate) fn limit(items: &mut [LimiterItem<'_>], inventory: &BTreeMap<String, 
         let add = if it.accelerator.is_empty() {
             0
         } else {
-            let avail = available.entry(normalize_accelerator(it.accelerator)).or_insert(0);
+            let avail = available
+                .entry(normalize_accelerator(it.accelerator))
+                .or_insert(0);
             let add = u64::from(need).min(*avail / u64::from(g));
             *avail -= add * u64::from(g);
             u32::try_from(add).unwrap_or(need)
@@ -120,7 +133,10 @@ mod tests {
             ("A100".to_string(), 4),
             ("NVIDIA-A100-SXM4-40GB".to_string(), 6),
         ]);
-        assert_eq!(normalize_inventory(&inv), BTreeMap::from([("A100".to_string(), 10)]));
+        assert_eq!(
+            normalize_inventory(&inv),
+            BTreeMap::from([("A100".to_string(), 10)])
+        );
     }
 
     struct Row {
@@ -135,8 +151,25 @@ mod tests {
         name: &'static str,
     }
 
-    fn row(acc: &'static str, gpus: u32, current: u32, target: u32, spare: Option<f64>, name: &'static str) -> Row {
-        Row { acc, gpus, current, target, reason: Reason::QueueSaturation, detail: String::new(), candidate: spare, cost: 1.0, name }
+    fn row(
+        acc: &'static str,
+        gpus: u32,
+        current: u32,
+        target: u32,
+        spare: Option<f64>,
+        name: &'static str,
+    ) -> Row {
+        Row {
+            acc,
+            gpus,
+            current,
+            target,
+            reason: Reason::QueueSaturation,
+            detail: String::new(),
+            candidate: spare,
+            cost: 1.0,
+            name,
+        }
     }
 
     fn run(rows: &mut [Row], inv: &[(&str, u64)]) {
@@ -174,7 +207,10 @@ mod tests {
 
     #[test]
     fn lowest_spare_kv_gets_gpus_first() {
-        let mut rows = [row("H100", 1, 1, 2, Some(0.09), "a"), row("H100", 1, 1, 2, Some(0.01), "b")];
+        let mut rows = [
+            row("H100", 1, 1, 2, Some(0.09), "a"),
+            row("H100", 1, 1, 2, Some(0.01), "b"),
+        ];
         run(&mut rows, &[("H100", 3)]);
         assert_eq!(rows[1].target, 2);
         assert_eq!(rows[0].target, 1);
@@ -183,7 +219,10 @@ mod tests {
 
     #[test]
     fn unknown_type_or_empty_accelerator_gets_nothing() {
-        let mut rows = [row("", 1, 1, 2, Some(0.0), "a"), row("TPU", 1, 1, 2, Some(0.0), "b")];
+        let mut rows = [
+            row("", 1, 1, 2, Some(0.0), "a"),
+            row("TPU", 1, 1, 2, Some(0.0), "b"),
+        ];
         run(&mut rows, &[("H100", 100)]);
         assert_eq!((rows[0].target, rows[1].target), (1, 1));
         assert_eq!(rows[0].reason, Reason::GpuLimited);

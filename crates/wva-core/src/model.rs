@@ -20,9 +20,21 @@ impl<'a> Record<'a> {
         let finite = metrics.kv_cache_usage.is_finite() && metrics.queue_length.is_finite();
         Record {
             metrics,
-            kv: if finite { metrics.kv_cache_usage.clamp(0.0, 1.0) } else { 0.0 },
-            queue: if finite { metrics.queue_length.trunc().max(0.0) } else { 0.0 },
-            freshness: if finite { metrics.freshness } else { Freshness::Unavailable },
+            kv: if finite {
+                metrics.kv_cache_usage.clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
+            queue: if finite {
+                metrics.queue_length.trunc().max(0.0)
+            } else {
+                0.0
+            },
+            freshness: if finite {
+                metrics.freshness
+            } else {
+                Freshness::Unavailable
+            },
         }
     }
 
@@ -32,17 +44,23 @@ impl<'a> Record<'a> {
 
     /// Mean prompt tokens, `None` when absent or ≤ 0.
     pub(crate) fn avg_in(&self) -> Option<f64> {
-        self.metrics.avg_input_tokens.filter(|x| *x > 0.0 && x.is_finite())
+        self.metrics
+            .avg_input_tokens
+            .filter(|x| *x > 0.0 && x.is_finite())
     }
 
     /// Mean generated tokens, `None` when absent or ≤ 0.
     pub(crate) fn avg_out(&self) -> Option<f64> {
-        self.metrics.avg_output_tokens.filter(|x| *x > 0.0 && x.is_finite())
+        self.metrics
+            .avg_output_tokens
+            .filter(|x| *x > 0.0 && x.is_finite())
     }
 
     /// Prefix-cache hit rate, `None` unless finite and in [0, 1].
     pub(crate) fn prefix_hit(&self) -> Option<f64> {
-        self.metrics.prefix_cache_hit_rate.filter(|x| (0.0..=1.0).contains(x))
+        self.metrics
+            .prefix_cache_hit_rate
+            .filter(|x| (0.0..=1.0).contains(x))
     }
 
     /// Whether both KV geometry values are present and non-zero.
@@ -79,7 +97,11 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     pub(crate) fn new(target: u32, reason: Reason, detail: impl Into<String>) -> Outcome {
-        Outcome { target, reason, detail: detail.into() }
+        Outcome {
+            target,
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -101,8 +123,13 @@ pub(crate) fn availability(kind: AnalyzerKind, variants: &[VariantView<'_>]) -> 
             return Availability::Unavailable;
         }
     }
-    let degraded_record = variants.iter().flat_map(|v| &v.records).any(|r| r.freshness != Freshness::Fresh);
-    let missing_records = variants.iter().any(|v| v.usable_count() < v.state.ready_count());
+    let degraded_record = variants
+        .iter()
+        .flat_map(|v| &v.records)
+        .any(|r| r.freshness != Freshness::Fresh);
+    let missing_records = variants
+        .iter()
+        .any(|v| v.usable_count() < v.state.ready_count());
     let incomplete = match kind {
         AnalyzerKind::SaturationV1 => false,
         AnalyzerKind::TokenBased => usable().any(|r| !r.has_geometry()),

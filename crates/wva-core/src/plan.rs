@@ -39,11 +39,17 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
     // Group replicas by (namespace, variant) and variants by model, in canonical order.
     let mut by_variant: BTreeMap<(&str, &str), Vec<&ReplicaMetrics>> = BTreeMap::new();
     for r in &input.replicas {
-        by_variant.entry((r.namespace.as_str(), r.variant.as_str())).or_default().push(r);
+        by_variant
+            .entry((r.namespace.as_str(), r.variant.as_str()))
+            .or_default()
+            .push(r);
     }
     let mut by_model: BTreeMap<(&str, &str), Vec<&VariantState>> = BTreeMap::new();
     for v in &input.variants {
-        by_model.entry((v.namespace.as_str(), v.model_id.as_str())).or_default().push(v);
+        by_model
+            .entry((v.namespace.as_str(), v.model_id.as_str()))
+            .or_default()
+            .push(v);
     }
 
     let mut models: Vec<ModelWork<'_>> = Vec::with_capacity(by_model.len());
@@ -52,10 +58,14 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
         let variants = vs
             .into_iter()
             .map(|v| {
-                let mut recs: Vec<&ReplicaMetrics> =
-                    by_variant.remove(&(ns, v.name.as_str())).unwrap_or_default();
+                let mut recs: Vec<&ReplicaMetrics> = by_variant
+                    .remove(&(ns, v.name.as_str()))
+                    .unwrap_or_default();
                 recs.sort_by(|a, b| a.pod.cmp(&b.pod));
-                VariantView { state: v, records: recs.into_iter().map(Record::ingest).collect() }
+                VariantView {
+                    state: v,
+                    records: recs.into_iter().map(Record::ingest).collect(),
+                }
             })
             .collect();
         let settings = valid.saturation.resolve(model_id, ns);
@@ -66,7 +76,9 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
             policy: valid.scale_to_zero.resolve(model_id, ns, false),
             variants,
             availability: Availability::Unavailable,
-            analysis: ModelAnalysis::Bare(BareAnalysis { availability: Availability::Unavailable }),
+            analysis: ModelAnalysis::Bare(BareAnalysis {
+                availability: Availability::Unavailable,
+            }),
             outcomes: Vec::new(),
         });
     }
@@ -91,7 +103,9 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
                 .iter()
                 .map(|v| Outcome::new(v.state.hold(), Reason::MetricsUnavailable, HOLD_UNAVAILABLE))
                 .collect();
-            m.analysis = ModelAnalysis::Bare(BareAnalysis { availability: m.availability });
+            m.analysis = ModelAnalysis::Bare(BareAnalysis {
+                availability: m.availability,
+            });
             continue;
         }
         match kind {
@@ -101,7 +115,8 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
                 m.outcomes = outcomes;
             }
             AnalyzerKind::TokenBased => {
-                let analysis = v2::analyze(m.settings, &m.variants, m.availability, &mut state, now);
+                let analysis =
+                    v2::analyze(m.settings, &m.variants, m.availability, &mut state, now);
                 m.outcomes = optimizer::cost_aware(&m.variants, &analysis);
                 m.analysis = ModelAnalysis::V2(analysis);
             }
@@ -109,9 +124,13 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
                 m.outcomes = m
                     .variants
                     .iter()
-                    .map(|v| Outcome::new(v.state.hold(), Reason::NotConfigured, QUEUEING_NOT_BUILT))
+                    .map(|v| {
+                        Outcome::new(v.state.hold(), Reason::NotConfigured, QUEUEING_NOT_BUILT)
+                    })
                     .collect();
-                m.analysis = ModelAnalysis::Bare(BareAnalysis { availability: m.availability });
+                m.analysis = ModelAnalysis::Bare(BareAnalysis {
+                    availability: m.availability,
+                });
             }
         }
     }
@@ -125,7 +144,13 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
             .request_counts
             .get(&(m.namespace.to_string(), m.model_id.to_string()))
             .copied();
-        enforcer::enforce(&m.variants, &mut m.outcomes, &m.policy, m.availability, count);
+        enforcer::enforce(
+            &m.variants,
+            &mut m.outcomes,
+            &m.policy,
+            m.availability,
+            count,
+        );
         if m.availability == Availability::Stale {
             enforcer::stale_guard(&m.variants, &mut m.outcomes);
         }
@@ -140,13 +165,18 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
             let kind = m.settings.analyzer;
             let unavailable = m.availability == Availability::Unavailable;
             let spare: Vec<Option<f64>> = match &m.analysis {
-                ModelAnalysis::V1(a) if !unavailable && kind == AnalyzerKind::SaturationV1 => {
-                    a.variants.iter().map(|v| Some(v.avg_spare_kv_capacity)).collect()
-                }
+                ModelAnalysis::V1(a) if !unavailable && kind == AnalyzerKind::SaturationV1 => a
+                    .variants
+                    .iter()
+                    .map(|v| Some(v.avg_spare_kv_capacity))
+                    .collect(),
                 _ => vec![None; m.variants.len()],
             };
             for ((v, o), s) in m.variants.iter().zip(m.outcomes.iter_mut()).zip(spare) {
-                let eligible = !matches!(o.reason, Reason::MetricsUnavailable | Reason::MinimumReplicas);
+                let eligible = !matches!(
+                    o.reason,
+                    Reason::MetricsUnavailable | Reason::MinimumReplicas
+                );
                 items.push(LimiterItem {
                     accelerator: &v.state.accelerator,
                     gpus: v.state.gpus(),
@@ -192,5 +222,14 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
 
     let mut echoed = input.clone();
     echoed.now = Some(now);
-    Ok(CycleReport { input: echoed, models: reports, decisions, state, timings: None })
+    Ok(CycleReport {
+        input: echoed,
+        models: reports,
+        decisions,
+        state,
+        timings: None,
+    })
 }
+
+#[cfg(test)]
+mod tests;

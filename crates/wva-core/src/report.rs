@@ -243,7 +243,9 @@ impl CycleReport {
     pub fn check_finite(&self) -> Result<(), ReportError> {
         let value = serde_json::to_value(self)?;
         match find_null(&value, &mut String::new()) {
-            Some(path) => Err(ReportError::NonFinite(path.trim_start_matches('.').to_string())),
+            Some(path) => Err(ReportError::NonFinite(
+                path.trim_start_matches('.').to_string(),
+            )),
             None => Ok(()),
         }
     }

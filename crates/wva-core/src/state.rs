@@ -105,7 +105,11 @@ impl CapacityStore {
         let key = record.key();
         self.remove(&key);
         self.index
-            .entry((record.model_id.clone(), record.accelerator.clone(), record.gpu_count))
+            .entry((
+                record.model_id.clone(),
+                record.accelerator.clone(),
+                record.gpu_count,
+            ))
             .or_default()
             .insert(key.clone());
         self.records.insert(key, record);
@@ -146,11 +150,18 @@ impl CapacityStore {
         gpu_count: u32,
         params: &VllmParams,
     ) -> Option<&CapacityRecord> {
-        let keys = self.index.get(&(model_id.to_string(), accelerator.to_string(), gpu_count))?;
+        let keys = self
+            .index
+            .get(&(model_id.to_string(), accelerator.to_string(), gpu_count))?;
         let mut first_deployment = None;
         for key in keys {
-            let Some(r) = self.records.get(key) else { continue };
-            let usable = r.vllm_params.as_ref().is_some_and(|p| p.capacity_compatible(params))
+            let Some(r) = self.records.get(key) else {
+                continue;
+            };
+            let usable = r
+                .vllm_params
+                .as_ref()
+                .is_some_and(|p| p.capacity_compatible(params))
                 && (r.effective_capacity > 0 || r.total_kv_capacity_tokens > 0);
             if !usable {
                 continue;
@@ -200,11 +211,14 @@ pub struct History {
 impl History {
     /// Appends a value (evicting the oldest beyond the window) and stamps `now`.
     pub fn push(&mut self, key: &str, value: i64, now: Timestamp) {
-        let entry = self.entries.entry(key.to_string()).or_insert_with(|| HistoryEntry {
-            key: key.to_string(),
-            values: VecDeque::new(),
-            updated_at: now,
-        });
+        let entry = self
+            .entries
+            .entry(key.to_string())
+            .or_insert_with(|| HistoryEntry {
+                key: key.to_string(),
+                values: VecDeque::new(),
+                updated_at: now,
+            });
         entry.values.push_back(value);
         while entry.values.len() > HISTORY_WINDOW {
             entry.values.pop_front();
@@ -228,7 +242,8 @@ impl History {
 
     /// Drops keys with `now − updatedAt > max_age`.
     pub fn evict_older_than(&mut self, now: &Timestamp, max_age_nanos: i128) {
-        self.entries.retain(|_, e| now.nanos_since(&e.updated_at) <= max_age_nanos);
+        self.entries
+            .retain(|_, e| now.nanos_since(&e.updated_at) <= max_age_nanos);
     }
 
     /// Entries in key order.

@@ -1,9 +1,9 @@
 //! The saturation analyzer V1 and its target calculation (spec/core.md §4).
 
+use crate::Reason;
 use crate::config::saturation::SaturationSettings;
 use crate::model::{Outcome, VariantView};
 use crate::report::{Availability, V1Analysis, V1VariantAnalysis};
-use crate::Reason;
 
 /// Minimum non-saturated replicas before a scale-down is simulated.
 const MIN_NON_SATURATED_FOR_SCALE_DOWN: u32 = 2;
@@ -35,7 +35,11 @@ pub(crate) fn analyze(
                 sum_q += t_q - r.queue;
             }
         }
-        let (avg_kv, avg_q) = if n > 0 { (sum_kv / f64::from(n), sum_q / f64::from(n)) } else { (0.0, 0.0) };
+        let (avg_kv, avg_q) = if n > 0 {
+            (sum_kv / f64::from(n), sum_q / f64::from(n))
+        } else {
+            (0.0, 0.0)
+        };
         per_variant.push(V1VariantAnalysis {
             name: v.state.name.clone(),
             accelerator: v.state.accelerator.clone(),
@@ -57,8 +61,11 @@ pub(crate) fn analyze(
         wsum_kv += v.avg_spare_kv_capacity * f64::from(v.non_saturated_count);
         wsum_q += v.avg_spare_queue_length * f64::from(v.non_saturated_count);
     }
-    let (avg_kv, avg_q) =
-        if big_n > 0 { (wsum_kv / f64::from(big_n), wsum_q / f64::from(big_n)) } else { (0.0, 0.0) };
+    let (avg_kv, avg_q) = if big_n > 0 {
+        (wsum_kv / f64::from(big_n), wsum_q / f64::from(big_n))
+    } else {
+        (0.0, 0.0)
+    };
 
     let kv_triggered = avg_kv < s_kv;
     let queue_triggered = avg_q < s_q;
@@ -115,10 +122,16 @@ fn targets(
         let s = v.state;
         if s.desired_replicas != 0 && s.desired_replicas != s.current_replicas {
             cause_a[i] = true;
-            causes.push(format!("{}: desired({})!=current({})", s.name, s.desired_replicas, s.current_replicas));
+            causes.push(format!(
+                "{}: desired({})!=current({})",
+                s.name, s.desired_replicas, s.current_replicas
+            ));
         }
         if a.replica_count != s.current_replicas {
-            causes.push(format!("{}: metrics({})!=current({})", s.name, a.replica_count, s.current_replicas));
+            causes.push(format!(
+                "{}: metrics({})!=current({})",
+                s.name, a.replica_count, s.current_replicas
+            ));
         }
     }
     if !causes.is_empty() {
@@ -127,7 +140,11 @@ fn targets(
             .iter()
             .zip(&cause_a)
             .map(|(v, a)| {
-                let t = if *a { v.state.desired_replicas } else { v.state.current_replicas };
+                let t = if *a {
+                    v.state.desired_replicas
+                } else {
+                    v.state.current_replicas
+                };
                 Outcome::new(t, Reason::InTransition, detail.clone())
             })
             .collect();
@@ -147,9 +164,16 @@ fn targets(
         }
         let Some(c) = chosen else {
             let detail = "scale-up blocked: every variant has pending replicas";
-            return variants.iter().map(|v| Outcome::new(base(v), Reason::InTransition, detail)).collect();
+            return variants
+                .iter()
+                .map(|v| Outcome::new(base(v), Reason::InTransition, detail))
+                .collect();
         };
-        let reason = if kv_triggered { Reason::KvCacheSaturation } else { Reason::QueueSaturation };
+        let reason = if kv_triggered {
+            Reason::KvCacheSaturation
+        } else {
+            Reason::QueueSaturation
+        };
         let chosen_name = &variants[c].state.name;
         return variants
             .iter()
@@ -158,7 +182,11 @@ fn targets(
                 if i == c {
                     Outcome::new(base(v).saturating_add(1), reason, trigger_text)
                 } else {
-                    Outcome::new(base(v), Reason::Steady, format!("model scales up via {chosen_name}"))
+                    Outcome::new(
+                        base(v),
+                        Reason::Steady,
+                        format!("model scales up via {chosen_name}"),
+                    )
                 }
             })
             .collect();
@@ -176,7 +204,10 @@ fn targets(
         }
         let Some(c) = chosen else {
             let detail = "scale-down safe but no variant above 1 replica";
-            return variants.iter().map(|v| Outcome::new(base(v), Reason::Steady, detail)).collect();
+            return variants
+                .iter()
+                .map(|v| Outcome::new(base(v), Reason::Steady, detail))
+                .collect();
         };
         let rem_kv = analysis.remaining_spare_kv.unwrap_or(0.0);
         let rem_q = analysis.remaining_spare_queue.unwrap_or(0.0);
@@ -191,12 +222,19 @@ fn targets(
                 if i == c {
                     Outcome::new(base(v) - 1, Reason::SpareCapacity, detail.clone())
                 } else {
-                    Outcome::new(base(v), Reason::Steady, format!("model scales down via {chosen_name}"))
+                    Outcome::new(
+                        base(v),
+                        Reason::Steady,
+                        format!("model scales down via {chosen_name}"),
+                    )
                 }
             })
             .collect();
     }
-    variants.iter().map(|v| Outcome::new(base(v), Reason::Steady, "no scaling signal")).collect()
+    variants
+        .iter()
+        .map(|v| Outcome::new(base(v), Reason::Steady, "no scaling signal"))
+        .collect()
 }
 
 #[cfg(test)]

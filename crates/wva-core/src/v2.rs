@@ -1,13 +1,13 @@
 //! The token-based analyzer V2: per-replica capacity and demand, the capacity store writes and
 //! the model's supply/demand signals (spec/core.md §5).
 
+use crate::VariantState;
 use crate::config::saturation::SaturationSettings;
 use crate::model::{Record, VariantView};
 use crate::report::{Availability, CapacitySource, V2Analysis, V2VariantAnalysis};
 use crate::state::{CapacityRecord, CoreState, LearnedFrom};
 use crate::timestamp::Timestamp;
 use crate::vllm_args::{VllmParams, estimate_k2};
-use crate::VariantState;
 
 /// Output-length bucket of the history key.
 fn bucket(avg_out: f64) -> &'static str {
@@ -33,7 +33,11 @@ pub(crate) fn write_deployment_record(state: &mut CoreState, v: &VariantState, n
     let params = VllmParams::parse(args);
     let (blocks, block_size, total) = if params.num_gpu_blocks_override > 0 {
         let bs = params.block_size;
-        (params.num_gpu_blocks_override, bs, params.num_gpu_blocks_override.saturating_mul(bs))
+        (
+            params.num_gpu_blocks_override,
+            bs,
+            params.num_gpu_blocks_override.saturating_mul(bs),
+        )
     } else {
         (0, 0, 0)
     };
@@ -56,7 +60,10 @@ pub(crate) fn write_deployment_record(state: &mut CoreState, v: &VariantState, n
 fn params_of(state: &CoreState, v: &VariantState) -> Option<VllmParams> {
     match &v.vllm_args {
         Some(args) => Some(VllmParams::parse(args)),
-        None => state.capacity.get(&v.namespace, &v.model_id, &v.name).and_then(|r| r.vllm_params.clone()),
+        None => state
+            .capacity
+            .get(&v.namespace, &v.model_id, &v.name)
+            .and_then(|r| r.vllm_params.clone()),
     }
 }
 
@@ -123,7 +130,11 @@ fn contribute(
     let queue = r.queue as i64;
     let avg_in = r.avg_in().unwrap_or(0.0);
     let avg_out = r.avg_out().unwrap_or(0.0);
-    let queued_tokens = if avg_in > 0.0 { queue.saturating_mul(avg_in as i64) } else { 0 };
+    let queued_tokens = if avg_in > 0.0 {
+        queue.saturating_mul(avg_in as i64)
+    } else {
+        0
+    };
     let demand = in_use.saturating_add(queued_tokens);
     let k1 = (total as f64 * settings.kv_cache_threshold) as i64;
     let key = format!("{}|{}|{}", v.model_id, v.accelerator, bucket(avg_out));
@@ -141,7 +152,11 @@ fn contribute(
             k1
         }
     };
-    Some(Contribution { demand, effective: k1.min(k2), geometry: (blocks, block_size, total) })
+    Some(Contribution {
+        demand,
+        effective: k1.min(k2),
+        geometry: (blocks, block_size, total),
+    })
 }
 
 /// The stored estimate of a variant's record (§5.3).
@@ -164,7 +179,10 @@ fn stored_estimate(
             if kv_cap > 0 {
                 d = d.min(kv_cap);
             }
-            if let Some(live) = state.capacity.find_compatible(&r.model_id, &r.accelerator, r.gpu_count, p)
+            if let Some(live) =
+                state
+                    .capacity
+                    .find_compatible(&r.model_id, &r.accelerator, r.gpu_count, p)
                 && live.learned_from == LearnedFrom::Live
             {
                 d = d.min(live.effective_capacity);
@@ -184,7 +202,8 @@ pub(crate) fn analyze(
     now: Timestamp,
 ) -> V2Analysis {
     // §5.2: per replica, variant order then pod order.
-    let mut per_variant: Vec<(Vec<Contribution>, Option<VllmParams>)> = Vec::with_capacity(variants.len());
+    let mut per_variant: Vec<(Vec<Contribution>, Option<VllmParams>)> =
+        Vec::with_capacity(variants.len());
     for v in variants {
         let params = params_of(state, v.state);
         let mut contributions = Vec::new();
@@ -235,12 +254,16 @@ pub(crate) fn analyze(
             (*m, d, CapacitySource::Replicas)
         } else {
             match state.capacity.get(&s.namespace, &s.model_id, &s.name) {
-                Some(r) if r.effective_capacity > 0 => {
-                    (stored_estimate(r, state, settings, mean_in, mean_out), 0, CapacitySource::Stored)
-                }
+                Some(r) if r.effective_capacity > 0 => (
+                    stored_estimate(r, state, settings, mean_in, mean_out),
+                    0,
+                    CapacitySource::Stored,
+                ),
                 Some(r) if r.vllm_params.is_some() => {
                     let found = r.vllm_params.as_ref().and_then(|p| {
-                        state.capacity.find_compatible(&s.model_id, &s.accelerator, s.gpus(), p)
+                        state
+                            .capacity
+                            .find_compatible(&s.model_id, &s.accelerator, s.gpus(), p)
                     });
                     match found {
                         Some(c) => (c.effective_capacity, 0, CapacitySource::Compatible),
@@ -261,7 +284,11 @@ pub(crate) fn analyze(
             capacity_source: source,
             total_capacity: total,
             total_demand: demand,
-            utilization: if total > 0 { demand as f64 / total as f64 } else { 0.0 },
+            utilization: if total > 0 {
+                demand as f64 / total as f64
+            } else {
+                0.0
+            },
         });
     }
 
@@ -269,8 +296,9 @@ pub(crate) fn analyze(
     let (mut supply, mut anticipated, mut demand) = (0i64, 0i64, 0i64);
     for (v, row) in variants.iter().zip(&rows) {
         supply = supply.saturating_add(row.total_capacity);
-        anticipated = anticipated
-            .saturating_add(i64::from(v.state.current_replicas).saturating_mul(row.per_replica_capacity));
+        anticipated = anticipated.saturating_add(
+            i64::from(v.state.current_replicas).saturating_mul(row.per_replica_capacity),
+        );
         demand = demand.saturating_add(row.total_demand);
     }
     let d = demand as f64;

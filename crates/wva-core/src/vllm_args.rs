@@ -87,9 +87,9 @@ impl VllmParams {
     pub fn parse(args: &[String]) -> VllmParams {
         let mut p = VllmParams::default();
         let mut v1 = env_v1(args);
-        let shell_at = args.windows(3).position(|w| {
-            SHELLS.contains(&w[0].as_str()) && w[1] == "-c"
-        });
+        let shell_at = args
+            .windows(3)
+            .position(|w| SHELLS.contains(&w[0].as_str()) && w[1] == "-c");
         let split;
         let tokens: &[String] = match shell_at {
             Some(i) => {
@@ -156,7 +156,9 @@ impl VllmParams {
             // An explicit flag still turns chunked prefill on for the V0 engine.
             if tokens.iter().any(|t| {
                 t.starts_with("--")
-                    && t.split('=').next().map(|k| k.trim_start_matches('-').replace('-', "_"))
+                    && t.split('=')
+                        .next()
+                        .map(|k| k.trim_start_matches('-').replace('-', "_"))
                         == Some("enable_chunked_prefill".to_string())
             }) {
                 p.chunked_prefill = true;
@@ -224,9 +226,20 @@ mod tests {
     #[test]
     fn equals_and_space_forms_and_dash_normalisation() {
         let p = VllmParams::parse(&s(&[
-            "vllm", "serve", "m", "--max-num-seqs", "128", "--block_size=32",
-            "--gpu-memory-utilization=0.95", "--kv-cache-dtype", "fp8", "--enforce-eager",
-            "--max-model-len", "notanumber", "--tensor-parallel-size", "2",
+            "vllm",
+            "serve",
+            "m",
+            "--max-num-seqs",
+            "128",
+            "--block_size=32",
+            "--gpu-memory-utilization=0.95",
+            "--kv-cache-dtype",
+            "fp8",
+            "--enforce-eager",
+            "--max-model-len",
+            "notanumber",
+            "--tensor-parallel-size",
+            "2",
         ]));
         assert_eq!(p.max_num_seqs, 128);
         assert_eq!(p.block_size, 32);
@@ -269,7 +282,11 @@ mod tests {
 
     #[test]
     fn non_chunked_budget_is_max_model_len_above_2048() {
-        let mut p = VllmParams { v1_engine: false, chunked_prefill: false, ..Default::default() };
+        let mut p = VllmParams {
+            v1_engine: false,
+            chunked_prefill: false,
+            ..Default::default()
+        };
         assert_eq!(p.effective_max_batched_tokens(), 2048);
         p.max_model_len = 2048;
         assert_eq!(p.effective_max_batched_tokens(), 2048);
@@ -282,9 +299,16 @@ mod tests {
     #[test]
     fn compatibility_compares_capacity_fields_only() {
         let a = VllmParams::default();
-        let b = VllmParams { max_num_seqs: 1, enforce_eager: true, ..Default::default() };
+        let b = VllmParams {
+            max_num_seqs: 1,
+            enforce_eager: true,
+            ..Default::default()
+        };
         assert!(a.capacity_compatible(&b));
-        let c = VllmParams { max_num_batched_tokens: 4096, ..Default::default() };
+        let c = VllmParams {
+            max_num_batched_tokens: 4096,
+            ..Default::default()
+        };
         assert!(!a.capacity_compatible(&c));
     }
 
@@ -293,7 +317,10 @@ mod tests {
         let p = VllmParams::default();
         // n = min(8192 × 100 / 1000, 256) = 819.2 → 256; k2 = trunc(256 × 950) = 243200.
         assert_eq!(estimate_k2(Some(&p), 900.0, 100.0), 243_200);
-        let p = VllmParams { max_num_seqs: 1000, ..Default::default() };
+        let p = VllmParams {
+            max_num_seqs: 1000,
+            ..Default::default()
+        };
         // n = 819.2; k2 = trunc(819.2 × 950) = 778240.
         assert_eq!(estimate_k2(Some(&p), 900.0, 100.0), 778_240);
         assert_eq!(estimate_k2(Some(&p), 900.0, 0.0), 0);

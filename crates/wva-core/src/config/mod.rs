@@ -3,6 +3,7 @@
 //! Both share the entry kinds (global `default`, namespace default, model entry), the
 //! duplicate rule and the five-step selection; those live here.
 
+mod number;
 pub mod queueing;
 pub mod saturation;
 pub mod scale_to_zero;
@@ -74,7 +75,11 @@ impl<T> EntryIndex<T> {
     /// Entries matching (model, namespace), most specific first (selection steps 1–4).
     pub(crate) fn chain<'a>(&'a self, model_id: &str, namespace: &str) -> Vec<&'a T> {
         let mut out = Vec::with_capacity(4);
-        if let Some(e) = self.model_in_namespace.get(model_id).and_then(|m| m.get(namespace)) {
+        if let Some(e) = self
+            .model_in_namespace
+            .get(model_id)
+            .and_then(|m| m.get(namespace))
+        {
             out.push(e);
         }
         if let Some(e) = self.namespace_defaults.get(namespace) {
@@ -97,7 +102,10 @@ impl<T> EntryIndex<T> {
                 self.namespace_defaults.insert(ns, value);
             }
             EntryKind::Model(m, Some(ns)) => {
-                self.model_in_namespace.entry(m).or_default().insert(ns, value);
+                self.model_in_namespace
+                    .entry(m)
+                    .or_default()
+                    .insert(ns, value);
             }
             EntryKind::Model(m, None) => {
                 self.model_anywhere.insert(m, value);
@@ -108,7 +116,7 @@ impl<T> EntryIndex<T> {
 
 /// Parses one ConfigMap value (a YAML document whose top level is a mapping; an empty
 /// document is an empty mapping) into an entry type. Messages follow §2.2:
-/// `unknown field "<path>"` or `invalid entry: <parser message>`.
+/// `unknown field "<name>"` or `invalid entry: <parser message>`.
 pub(crate) fn parse_yaml_entry<T: DeserializeOwned + Default>(text: &str) -> Result<T, String> {
     let has_content = text.lines().any(|line| {
         let t = line.trim();
@@ -117,38 +125,21 @@ pub(crate) fn parse_yaml_entry<T: DeserializeOwned + Default>(text: &str) -> Res
     if !has_content {
         return Ok(T::default());
     }
-    let value: serde_json::Value = serde_saphyr::from_str(text)
-        .map_err(|e| format!("invalid entry: {}", one_line(&e.to_string())))?;
-    if value.is_null() {
-        return Ok(T::default());
-    }
-    entry_from_value(value)
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_message(&e.to_string()))
 }
 
-/// Converts a generic value into an entry type with §2.2 messages.
-pub(crate) fn entry_from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.inner().to_string();
-        if let Some(rest) = inner.strip_prefix("unknown field `") {
-            let name = rest.split('`').next().unwrap_or_default();
-            let path = e.path().to_string();
-            let full = if path == "." || path.is_empty() {
-                name.to_string()
-            } else if path.ends_with(name) {
-                path
-            } else {
-                format!("{path}.{name}")
-            };
-            format!("unknown field \"{full}\"")
-        } else {
-            let path = e.path().to_string();
-            if path == "." || path.is_empty() {
-                format!("invalid entry: {}", one_line(&inner))
-            } else {
-                format!("invalid entry: {path}: {}", one_line(&inner))
-            }
-        }
-    })
+/// Rewrites a YAML parser error into the §2.2 wording, on one line.
+fn yaml_message(raw: &str) -> String {
+    let line = one_line(raw);
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    if let Some(at) = line.find("unknown field `") {
+        let rest = &line[at + "unknown field `".len()..];
+        let name = rest.split('`').next().unwrap_or_default();
+        return format!("unknown field \"{name}\"");
+    }
+    format!("invalid entry: {line}")
 }
 
 /// Collapses a multi-line parser message to its first non-empty line.

@@ -8,8 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 /// Allowed values of `queueingModel.saturationPolicy`.
-pub const SATURATION_POLICIES: [&str; 4] =
-    ["None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"];
+pub const SATURATION_POLICIES: [&str; 4] = [
+    "None",
+    "PriorityExhaustive",
+    "PriorityRoundRobin",
+    "RoundRobin",
+];
 
 /// The `queueingModel` mapping as written; every key optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,13 +61,25 @@ pub struct ServiceTarget {
     #[serde(rename = "modelID")]
     pub model_id: String,
     /// Time to first token, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ttft: Option<f64>,
     /// Inter-token latency, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub itl: Option<f64>,
     /// Tokens per second floor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tps: Option<f64>,
 }
 
@@ -72,10 +88,13 @@ pub struct ServiceTarget {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VariantPerformance {
     /// Base iteration time.
+    #[serde(deserialize_with = "super::number::number")]
     pub alpha: f64,
     /// Compute slope.
+    #[serde(deserialize_with = "super::number::number")]
     pub beta: f64,
     /// Memory-access slope.
+    #[serde(deserialize_with = "super::number::number")]
     pub gamma: f64,
     /// Maximum batch size, 1–4096.
     pub max_batch_size: i64,
@@ -106,11 +125,23 @@ impl QueueingModelEntry {
             return self.clone();
         };
         QueueingModelEntry {
-            saturation_policy: self.saturation_policy.clone().or_else(|| p.saturation_policy.clone()),
+            saturation_policy: self
+                .saturation_policy
+                .clone()
+                .or_else(|| p.saturation_policy.clone()),
             delayed_best_effort: self.delayed_best_effort.or(p.delayed_best_effort),
-            accelerator_costs: self.accelerator_costs.clone().or_else(|| p.accelerator_costs.clone()),
-            service_classes: self.service_classes.clone().or_else(|| p.service_classes.clone()),
-            service_class: self.service_class.clone().or_else(|| p.service_class.clone()),
+            accelerator_costs: self
+                .accelerator_costs
+                .clone()
+                .or_else(|| p.accelerator_costs.clone()),
+            service_classes: self
+                .service_classes
+                .clone()
+                .or_else(|| p.service_classes.clone()),
+            service_class: self
+                .service_class
+                .clone()
+                .or_else(|| p.service_class.clone()),
             variants: self.variants.clone().or_else(|| p.variants.clone()),
         }
     }
@@ -138,7 +169,9 @@ impl QueueingModelEntry {
         let mut seen = BTreeSet::new();
         for (i, class) in self.service_classes.iter().flatten().enumerate() {
             if class.name.is_empty() {
-                return Err(format!("queueingModel.serviceClasses[{i}].name must not be empty"));
+                return Err(format!(
+                    "queueingModel.serviceClasses[{i}].name must not be empty"
+                ));
             }
             if !seen.insert(class.name.as_str()) {
                 return Err(format!("duplicate service class \"{}\"", class.name));
@@ -178,7 +211,12 @@ mod tests {
     use super::*;
 
     fn perf(alpha: f64, beta: f64, gamma: f64, n: i64) -> VariantPerformance {
-        VariantPerformance { alpha, beta, gamma, max_batch_size: n }
+        VariantPerformance {
+            alpha,
+            beta,
+            gamma,
+            max_batch_size: n,
+        }
     }
 
     fn with_variant(p: VariantPerformance) -> QueueingModelEntry {
@@ -191,9 +229,18 @@ mod tests {
     #[test]
     fn variant_parameters_are_range_checked_in_order() {
         let e = |p| with_variant(p).validate().unwrap_err();
-        assert_eq!(e(perf(0.0, 0.0, 0.0, 1)), "queueingModel.variants.v.alpha must be > 0, got 0");
-        assert_eq!(e(perf(1.0, -0.5, 0.0, 1)), "queueingModel.variants.v.beta must be >= 0, got -0.5");
-        assert_eq!(e(perf(1.0, 0.0, -1.0, 1)), "queueingModel.variants.v.gamma must be >= 0, got -1");
+        assert_eq!(
+            e(perf(0.0, 0.0, 0.0, 1)),
+            "queueingModel.variants.v.alpha must be > 0, got 0"
+        );
+        assert_eq!(
+            e(perf(1.0, -0.5, 0.0, 1)),
+            "queueingModel.variants.v.beta must be >= 0, got -0.5"
+        );
+        assert_eq!(
+            e(perf(1.0, 0.0, -1.0, 1)),
+            "queueingModel.variants.v.gamma must be >= 0, got -1"
+        );
         assert_eq!(
             e(perf(1.0, 0.0, 0.0, 4097)),
             "queueingModel.variants.v.maxBatchSize must be between 1 and 4096, got 4097"
@@ -207,15 +254,25 @@ mod tests {
         let class = |name: &str, ttft| ServiceClass {
             name: name.to_string(),
             priority: Some(1),
-            targets: vec![ServiceTarget { model_id: "m".into(), ttft, itl: None, tps: None }],
+            targets: vec![ServiceTarget {
+                model_id: "m".into(),
+                ttft,
+                itl: None,
+                tps: None,
+            }],
         };
-        let q = |classes| QueueingModelEntry { service_classes: Some(classes), ..Default::default() };
+        let q = |classes| QueueingModelEntry {
+            service_classes: Some(classes),
+            ..Default::default()
+        };
         assert_eq!(
             q(vec![class("", None)]).validate().unwrap_err(),
             "queueingModel.serviceClasses[0].name must not be empty"
         );
         assert_eq!(
-            q(vec![class("a", None), class("a", None)]).validate().unwrap_err(),
+            q(vec![class("a", None), class("a", None)])
+                .validate()
+                .unwrap_err(),
             "duplicate service class \"a\""
         );
         assert_eq!(
@@ -226,7 +283,10 @@ mod tests {
 
     #[test]
     fn unknown_saturation_policy_and_negative_costs_are_rejected() {
-        let q = QueueingModelEntry { saturation_policy: Some("Greedy".into()), ..Default::default() };
+        let q = QueueingModelEntry {
+            saturation_policy: Some("Greedy".into()),
+            ..Default::default()
+        };
         assert_eq!(
             q.validate().unwrap_err(),
             "queueingModel.saturationPolicy must be one of None, PriorityExhaustive, PriorityRoundRobin, RoundRobin, got \"Greedy\""
@@ -235,7 +295,10 @@ mod tests {
             accelerator_costs: Some(BTreeMap::from([("H100".to_string(), -1.0)])),
             ..Default::default()
         };
-        assert_eq!(q.validate().unwrap_err(), "queueingModel.acceleratorCosts.H100 must be >= 0, got -1");
+        assert_eq!(
+            q.validate().unwrap_err(),
+            "queueingModel.acceleratorCosts.H100 must be >= 0, got -1"
+        );
     }
 
     #[test]
@@ -245,7 +308,10 @@ mod tests {
             saturation_policy: Some("None".into()),
             ..Default::default()
         };
-        let child = QueueingModelEntry { service_class: Some("Free".into()), ..Default::default() };
+        let child = QueueingModelEntry {
+            service_class: Some("Free".into()),
+            ..Default::default()
+        };
         let done = child.inherit(Some(&parent));
         assert_eq!(done.service_class.as_deref(), Some("Free"));
         assert_eq!(done.saturation_policy.as_deref(), Some("None"));

@@ -48,16 +48,32 @@ impl AnalyzerKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SaturationEntry {
     /// Replica saturated if KV usage ≥ this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kv_cache_threshold: Option<f64>,
     /// Replica saturated if queue ≥ this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub queue_length_threshold: Option<f64>,
     /// V1 scale-up if mean spare KV < this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kv_spare_trigger: Option<f64>,
     /// V1 scale-up if mean spare queue < this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub queue_spare_trigger: Option<f64>,
     /// GPU limiter switch (default entry only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,10 +82,18 @@ pub struct SaturationEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyzer_name: Option<String>,
     /// V2 scale-up utilisation threshold.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scale_up_threshold: Option<f64>,
     /// V2 scale-down utilisation boundary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::number::opt_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scale_down_boundary: Option<f64>,
     /// Model the entry applies to.
     #[serde(rename = "model_id", default, skip_serializing_if = "Option::is_none")]
@@ -135,11 +159,15 @@ impl SaturationSettings {
                 .queue_length_threshold
                 .unwrap_or(self.queue_length_threshold),
             kv_spare_trigger: entry.kv_spare_trigger.unwrap_or(self.kv_spare_trigger),
-            queue_spare_trigger: entry.queue_spare_trigger.unwrap_or(self.queue_spare_trigger),
+            queue_spare_trigger: entry
+                .queue_spare_trigger
+                .unwrap_or(self.queue_spare_trigger),
             enable_limiter: entry.enable_limiter.unwrap_or(self.enable_limiter),
             analyzer,
             scale_up_threshold: entry.scale_up_threshold.unwrap_or(self.scale_up_threshold),
-            scale_down_boundary: entry.scale_down_boundary.unwrap_or(self.scale_down_boundary),
+            scale_down_boundary: entry
+                .scale_down_boundary
+                .unwrap_or(self.scale_down_boundary),
             queueing_model,
         }
     }
@@ -156,13 +184,17 @@ impl SaturationSettings {
             self.queue_spare_trigger,
         );
         if !in_unit(kv) {
-            return Err(format!("kvCacheThreshold must be between 0 and 1, got {kv:.2}"));
+            return Err(format!(
+                "kvCacheThreshold must be between 0 and 1, got {kv:.2}"
+            ));
         }
         if !non_negative(q) {
             return Err(format!("queueLengthThreshold must be >= 0, got {q:.1}"));
         }
         if !in_unit(skv) {
-            return Err(format!("kvSpareTrigger must be between 0 and 1, got {skv:.2}"));
+            return Err(format!(
+                "kvSpareTrigger must be between 0 and 1, got {skv:.2}"
+            ));
         }
         if !non_negative(sq) {
             return Err(format!("queueSpareTrigger must be >= 0, got {sq:.1}"));
@@ -178,7 +210,9 @@ impl SaturationSettings {
                 return Err(format!("scaleUpThreshold must be in (0, 1], got {up:.2}"));
             }
             if !in_open_unit(down) {
-                return Err(format!("scaleDownBoundary must be in (0, 1], got {down:.2}"));
+                return Err(format!(
+                    "scaleDownBoundary must be in (0, 1], got {down:.2}"
+                ));
             }
             if up <= down {
                 return Err(format!(
@@ -207,7 +241,9 @@ pub struct SaturationConfig {
 impl SaturationConfig {
     /// Parses ConfigMap data (key → YAML document); returns the config built from the accepted
     /// entries and one `(key, message)` per rejected entry.
-    pub fn parse_configmap(data: &BTreeMap<String, String>) -> (SaturationConfig, Vec<ConfigIssue>) {
+    pub fn parse_configmap(
+        data: &BTreeMap<String, String>,
+    ) -> (SaturationConfig, Vec<ConfigIssue>) {
         let mut issues = Vec::new();
         let mut parsed = BTreeMap::new();
         for (key, text) in data {
@@ -256,7 +292,9 @@ impl SaturationConfig {
                 Ok(()) => {
                     config.global = done.clone();
                     config.index.insert(EntryKind::Global, done);
-                    config.entries.insert(DEFAULT_KEY.to_string(), entry.clone());
+                    config
+                        .entries
+                        .insert(DEFAULT_KEY.to_string(), entry.clone());
                 }
                 Err(message) => issues.push((DEFAULT_KEY.to_string(), message)),
             }
@@ -277,9 +315,11 @@ impl SaturationConfig {
             }
             for (key, entry, kind, analyzer) in winners {
                 let parent = match &kind {
-                    EntryKind::Model(_, Some(ns)) => {
-                        config.index.namespace_defaults.get(ns).unwrap_or(&config.global)
-                    }
+                    EntryKind::Model(_, Some(ns)) => config
+                        .index
+                        .namespace_defaults
+                        .get(ns)
+                        .unwrap_or(&config.global),
                     _ => &config.global,
                 };
                 let done = parent.complete(entry, analyzer.unwrap_or(parent.analyzer));
@@ -298,7 +338,11 @@ impl SaturationConfig {
 
     /// The settings that apply to model (modelID, namespace): first match of the selection.
     pub fn resolve(&self, model_id: &str, namespace: &str) -> &SaturationSettings {
-        self.index.chain(model_id, namespace).into_iter().next().unwrap_or(&self.global)
+        self.index
+            .chain(model_id, namespace)
+            .into_iter()
+            .next()
+            .unwrap_or(&self.global)
     }
 
     /// The completed `default` entry (built-ins when absent or rejected).
@@ -313,7 +357,10 @@ impl SaturationConfig {
 }
 
 fn analyzer_of(entry: &SaturationEntry) -> Option<AnalyzerKind> {
-    entry.analyzer_name.as_deref().and_then(AnalyzerKind::from_config_name)
+    entry
+        .analyzer_name
+        .as_deref()
+        .and_then(AnalyzerKind::from_config_name)
 }
 
 /// Entry kind, global-only keys and analyzer name (the structural checks after parsing).

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigIssue, DEFAULT_KEY, EntryIndex, EntryKind, NO_SELECTOR, classify, parse_yaml_entry};
+use super::{
+    ConfigIssue, DEFAULT_KEY, EntryIndex, EntryKind, NO_SELECTOR, classify, parse_yaml_entry,
+};
 use crate::go_duration::parse_go_duration;
 
 /// Retention used when no entry in the chain gives a valid one.
@@ -143,7 +145,10 @@ impl ScaleToZeroConfig {
                         None
                     }
                 };
-                let resolved = Resolved { enabled: entry.enable_scale_to_zero, retention };
+                let resolved = Resolved {
+                    enabled: entry.enable_scale_to_zero,
+                    retention,
+                };
                 config.index.insert(kind, resolved);
                 config.entries.insert(key.clone(), entry.clone());
             }
@@ -158,7 +163,10 @@ impl ScaleToZeroConfig {
     pub fn resolve(&self, model_id: &str, namespace: &str, fallback: bool) -> ScaleToZeroPolicy {
         let chain = self.index.chain(model_id, namespace);
         let enabled = chain.iter().find_map(|r| r.enabled).unwrap_or(fallback);
-        let retention = chain.iter().find_map(|r| r.retention).unwrap_or(DEFAULT_RETENTION);
+        let retention = chain
+            .iter()
+            .find_map(|r| r.retention)
+            .unwrap_or(DEFAULT_RETENTION);
         ScaleToZeroPolicy { enabled, retention }
     }
 
@@ -178,15 +186,27 @@ mod tests {
     use super::*;
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn most_specific_entry_setting_enabled_wins() {
         let (c, rejected, _) = ScaleToZeroConfig::parse_configmap(&data(&[
-            ("default", "enable_scale_to_zero: false\nretention_period: 5m"),
-            ("a", "model_id: m\nnamespace: ns\nenable_scale_to_zero: true"),
-            ("b", "model_id: m\nenable_scale_to_zero: false\nretention_period: 1h"),
+            (
+                "default",
+                "enable_scale_to_zero: false\nretention_period: 5m",
+            ),
+            (
+                "a",
+                "model_id: m\nnamespace: ns\nenable_scale_to_zero: true",
+            ),
+            (
+                "b",
+                "model_id: m\nenable_scale_to_zero: false\nretention_period: 1h",
+            ),
         ]));
         assert!(rejected.is_empty());
         let p = c.resolve("m", "ns", false);
@@ -228,34 +248,62 @@ mod tests {
             ("c", "model_id: o\nretention_period: 48h"),
             ("d", "model_id: p\nretention_period: -5m"),
         ]));
-        assert!(rejected.is_empty());
+        assert!(rejected.is_empty(), "{rejected:?}");
         assert_eq!(
             warnings,
             vec![
                 ("a".to_string(), "invalid duration format: soon".to_string()),
-                ("b".to_string(), "retention period must be positive, got 0".to_string()),
-                ("c".to_string(), "retention period 48h exceeds 24h".to_string()),
-                ("d".to_string(), "retention period must be positive, got -5m".to_string()),
+                (
+                    "b".to_string(),
+                    "retention period must be positive, got 0".to_string()
+                ),
+                (
+                    "c".to_string(),
+                    "retention period 48h exceeds 24h".to_string()
+                ),
+                (
+                    "d".to_string(),
+                    "retention period must be positive, got -5m".to_string()
+                ),
             ]
         );
-        assert_eq!(c.resolve("m", "ns", false).retention, Duration::from_secs(900));
-        assert_eq!(c.resolve("o", "ns", false).retention, Duration::from_secs(48 * 3600));
+        assert_eq!(
+            c.resolve("m", "ns", false).retention,
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            c.resolve("o", "ns", false).retention,
+            Duration::from_secs(48 * 3600)
+        );
     }
 
     #[test]
     fn structural_errors_reject_the_entry() {
         let (c, rejected, _) = ScaleToZeroConfig::parse_configmap(&data(&[
             ("a", "enable_scale_to_zero: true"),
-            ("b", "model_id: m\nenable_scale_to_zero: true\nretention: 5m"),
+            (
+                "b",
+                "model_id: m\nenable_scale_to_zero: true\nretention: 5m",
+            ),
             ("c", "model_id: m\nenable_scale_to_zero: true"),
             ("d", "model_id: m\nenable_scale_to_zero: false"),
             ("e", "model_id: [1"),
         ]));
         assert_eq!(rejected[0], ("a".to_string(), NO_SELECTOR.to_string()));
-        assert_eq!(rejected[1], ("b".to_string(), "unknown field \"retention\"".to_string()));
-        assert_eq!(rejected[2], ("d".to_string(), "duplicate of entry \"c\"".to_string()));
+        assert_eq!(
+            rejected[1],
+            ("b".to_string(), "unknown field \"retention\"".to_string())
+        );
+        assert_eq!(
+            rejected[2],
+            ("d".to_string(), "duplicate of entry \"c\"".to_string())
+        );
         assert_eq!(rejected[3].0, "e");
-        assert!(rejected[3].1.starts_with("invalid entry: "), "{}", rejected[3].1);
+        assert!(
+            rejected[3].1.starts_with("invalid entry: "),
+            "{}",
+            rejected[3].1
+        );
         assert!(c.resolve("m", "x", false).enabled);
     }
 
