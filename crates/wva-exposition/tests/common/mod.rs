@@ -67,3 +67,5 @@ pub fn populate(e: &Exposition) {
     m.set_metric_age("llm-d-sim", "odd\"model\\name\nx", Duration::from_secs(1));
     m.record_decision(Action::ScaleUp, Reason::KvCacheSaturation);
 }
+
+pub mod http;
