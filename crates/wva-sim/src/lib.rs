@@ -11,3 +11,7 @@ pub mod histogram;
 pub mod metrics;
 pub mod profile;
 pub mod engine;
+pub mod config;
+pub mod router;
+pub mod events;
+pub mod sim;
