@@ -69,3 +69,4 @@ pub fn populate(e: &Exposition) {
 }
 
 pub mod http;
+pub mod prometheus;
