@@ -15,9 +15,11 @@ pub mod accelerator;
 pub mod conditions;
 pub mod crd;
 pub mod gpu;
+pub mod inventory;
 pub mod labels;
 pub mod status;
 pub mod target;
+pub mod workload;
 
 #[cfg(test)]
 mod test_fixtures;
