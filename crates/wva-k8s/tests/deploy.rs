@@ -33,7 +33,7 @@ fn referenced_paths(kustomization: &Value) -> Vec<String> {
     let mut paths: Vec<String> = Vec::new();
     for field in ["resources", "components", "crds"] {
         for item in kustomization[field].as_array().into_iter().flatten() {
-            paths.push(item.as_str().unwrap().to_owned());
+            paths.push(item.as_str().expect("paths are strings").to_owned());
         }
     }
     for patch in kustomization["patches"].as_array().into_iter().flatten() {
@@ -105,8 +105,8 @@ fn kustomize(dir: &str) -> Option<Vec<Value>> {
         "kubectl kustomize deploy/{dir} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8(output.stdout).unwrap();
-    Some(serde_saphyr::from_multiple(&text).unwrap())
+    let text = String::from_utf8(output.stdout).expect("kubectl prints UTF-8");
+    Some(serde_saphyr::from_multiple(&text).expect("kubectl prints YAML documents"))
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
