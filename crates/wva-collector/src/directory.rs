@@ -40,7 +40,9 @@ impl ReplicaDirectory for PodNameDirectory {
             .prefixes
             .iter()
             .find(|p| {
-                pod.len() > p.len() + 1 && pod.starts_with(p.as_str()) && pod[p.len()..].starts_with('-')
+                pod.len() > p.len() + 1
+                    && pod.starts_with(p.as_str())
+                    && pod[p.len()..].starts_with('-')
             })
             .cloned()
             .unwrap_or_else(|| pod.to_string());
@@ -60,7 +62,10 @@ mod tests {
     fn longest_prefix_wins_and_unmatched_pod_names_its_variant() {
         let d = PodNameDirectory::new(vec!["llama".into(), "llama-a100".into()]);
         let m = ModelKey::new("ns", "m");
-        assert_eq!(d.variant_of(&m, "llama-a100-7f9-x").unwrap().name, "llama-a100");
+        assert_eq!(
+            d.variant_of(&m, "llama-a100-7f9-x").unwrap().name,
+            "llama-a100"
+        );
         assert_eq!(d.variant_of(&m, "llama-h100-1").unwrap().name, "llama");
         assert_eq!(d.variant_of(&m, "other-1").unwrap().name, "other-1");
         assert_eq!(d.variant_of(&m, "llama").unwrap().name, "llama");

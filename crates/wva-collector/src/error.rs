@@ -105,9 +105,7 @@ pub enum CollectorError {
         reason: String,
     },
     /// The request-count query returned no series for the model.
-    #[error(
-        "no values in request count result for model {model} (metrics may not be scraped yet)"
-    )]
+    #[error("no values in request count result for model {model} (metrics may not be scraped yet)")]
     NoRequestCount {
         /// Model ID.
         model: String,
@@ -269,7 +267,13 @@ mod tests {
         assert!(api(429).is_retryable());
         assert!(!api(400).is_retryable());
         assert!(!api(422).is_retryable());
-        assert!(!CollectorError::Decode { query: "q".into(), reason: "r".into() }.is_retryable());
+        assert!(
+            !CollectorError::Decode {
+                query: "q".into(),
+                reason: "r".into()
+            }
+            .is_retryable()
+        );
     }
 
     #[test]

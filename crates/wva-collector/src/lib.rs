@@ -12,6 +12,7 @@ pub mod directory;
 pub mod error;
 pub mod model;
 pub mod observer;
+pub mod prometheus;
 pub mod secret;
 pub mod snapshot;
 pub mod source;
@@ -20,12 +21,15 @@ pub mod tls;
 
 mod serde_secs;
 
-pub use config::{BreakerConfig, CacheConfig, PrometheusConfig, RetryConfig};
 pub use catalogue::{CatalogueConfig, QueryCatalogue, QueryGroup, QueryName};
+pub use config::{BreakerConfig, CacheConfig, PrometheusConfig, RetryConfig};
 pub use directory::{PodNameDirectory, ReplicaDirectory};
 pub use error::CollectorError;
-pub use model::{CollectRequest, Endpoint, ModelKey, ModelRequest, ReplicaTarget, Scheme, VariantRef};
+pub use model::{
+    CollectRequest, Endpoint, ModelKey, ModelRequest, ReplicaTarget, Scheme, VariantRef,
+};
 pub use observer::{CacheOutcome, CollectorObserver, QueryEvent};
+pub use prometheus::PrometheusSource;
 pub use secret::{Secret, TokenProvider, TokenSource};
 pub use snapshot::{
     AbsentReason, Availability, CacheConfigInfo, CollectedSnapshot, DeploymentReplicas, Field,
@@ -38,3 +42,5 @@ pub use wva_core::{Freshness, FreshnessPolicy};
 
 pub mod parse;
 pub use parse::parse_exposition;
+pub mod scrape;
+pub use scrape::{ScrapeClient, ScrapeConfig, ScrapeSource};

@@ -69,21 +69,32 @@ fn check_header_chars(key: &str, token: &str) -> Result<(), CollectorError> {
     } else {
         Err(CollectorError::config(
             key,
-            format!("{key}: the bearer token contains characters that are not allowed in an HTTP header"),
+            format!(
+                "{key}: the bearer token contains characters that are not allowed in an HTTP header"
+            ),
         ))
     }
 }
 
-fn read_token_file(path: &std::path::Path, contents: std::io::Result<String>) -> Result<Secret, CollectorError> {
+fn read_token_file(
+    path: &std::path::Path,
+    contents: std::io::Result<String>,
+) -> Result<Secret, CollectorError> {
     let key = "PROMETHEUS_TOKEN_PATH";
     let text = contents.map_err(|e| {
-        CollectorError::config(key, format!("failed to read bearer token from {}: {e}", path.display()))
+        CollectorError::config(
+            key,
+            format!("failed to read bearer token from {}: {e}", path.display()),
+        )
     })?;
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(CollectorError::config(
             key,
-            format!("PROMETHEUS_TOKEN_PATH=\"{}\": the token file is empty", path.display()),
+            format!(
+                "PROMETHEUS_TOKEN_PATH=\"{}\": the token file is empty",
+                path.display()
+            ),
         ));
     }
     check_header_chars(key, trimmed)?;
@@ -201,7 +212,10 @@ mod tests {
         let e = TokenProvider::new(TokenSource::File(f.clone())).unwrap_err();
         assert_eq!(
             e.to_string(),
-            format!("PROMETHEUS_TOKEN_PATH=\"{}\": the token file is empty", f.display())
+            format!(
+                "PROMETHEUS_TOKEN_PATH=\"{}\": the token file is empty",
+                f.display()
+            )
         );
     }
 
@@ -229,6 +243,10 @@ mod tests {
     }
 
     fn tempfile_path(tag: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("wva-token-{tag}-{}-{:?}", std::process::id(), std::thread::current().id()))
+        std::env::temp_dir().join(format!(
+            "wva-token-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ))
     }
 }

@@ -339,8 +339,7 @@ impl ModelSnapshot {
 
     /// Sorts `errors` by query name, then message (the spec's order).
     pub fn sort_errors(&mut self) {
-        self.errors
-            .sort_by(|a, b| (a.0, a.1.to_string()).cmp(&(b.0, b.1.to_string())));
+        self.errors.sort_by_key(|(name, e)| (*name, e.to_string()));
     }
 }
 
@@ -425,12 +424,24 @@ mod tests {
     #[test]
     fn non_finite_and_out_of_range_samples_are_dropped_with_their_reason() {
         let mut r = ReplicaRecord::new("p", VariantRef::new("ns", "v"), Duration::ZERO);
-        assert_eq!(r.set(Field::KvCacheUsage, f64::NAN), Err(AbsentReason::NonFinite));
-        assert_eq!(r.set(Field::KvCacheUsage, 1.5), Err(AbsentReason::OutOfRange));
+        assert_eq!(
+            r.set(Field::KvCacheUsage, f64::NAN),
+            Err(AbsentReason::NonFinite)
+        );
+        assert_eq!(
+            r.set(Field::KvCacheUsage, 1.5),
+            Err(AbsentReason::OutOfRange)
+        );
         assert_eq!(r.kv_cache_usage, None);
         assert_eq!(r.absent[&Field::KvCacheUsage], AbsentReason::OutOfRange);
-        assert_eq!(r.set(Field::QueueLength, f64::INFINITY), Err(AbsentReason::NonFinite));
-        assert_eq!(r.set(Field::QueueLength, -1.0), Err(AbsentReason::OutOfRange));
+        assert_eq!(
+            r.set(Field::QueueLength, f64::INFINITY),
+            Err(AbsentReason::NonFinite)
+        );
+        assert_eq!(
+            r.set(Field::QueueLength, -1.0),
+            Err(AbsentReason::OutOfRange)
+        );
         assert!(r.set(Field::QueueLength, 3.0).is_ok());
         assert_eq!(r.queue_length, Some(3.0));
         assert!(!r.absent.contains_key(&Field::QueueLength));

@@ -324,7 +324,10 @@ mod tests {
             ..TlsOptions::default()
         };
         let err = build_client_config(&opts).unwrap_err();
-        assert_eq!(err.to_string(), "CA certificate file not found: /nonexistent/ca.pem");
+        assert_eq!(
+            err.to_string(),
+            "CA certificate file not found: /nonexistent/ca.pem"
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ mod tests {
 
     #[test]
     fn controls_and_del_become_hex_and_utf8_stays() {
-        assert_eq!(escape_promql_string("\u{1}\u{7f}\n\r\té🙂"), "\\x01\\x7f\\n\\r\\té🙂");
+        assert_eq!(
+            escape_promql_string("\u{1}\u{7f}\n\r\té🙂"),
+            "\\x01\\x7f\\n\\r\\té🙂"
+        );
     }
 
     #[test]

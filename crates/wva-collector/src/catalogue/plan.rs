@@ -162,7 +162,10 @@ impl QueryCatalogue {
         }
         let mut by_ns: BTreeMap<&str, Vec<ModelKey>> = BTreeMap::new();
         for k in keys {
-            by_ns.entry(k.namespace.as_str()).or_default().push(k.clone());
+            by_ns
+                .entry(k.namespace.as_str())
+                .or_default()
+                .push(k.clone());
         }
         let mut out = Vec::new();
         let mut current: Vec<ModelKey> = Vec::new();
@@ -253,11 +256,17 @@ impl QueryCatalogue {
         for (group, names) in [
             (
                 QueryGroup::SchedulerQueue,
-                [QueryName::SchedulerQueueSize, QueryName::SchedulerQueueBytes],
+                [
+                    QueryName::SchedulerQueueSize,
+                    QueryName::SchedulerQueueBytes,
+                ],
             ),
             (
                 QueryGroup::Standalone,
-                [QueryName::DeploymentReplicas, QueryName::DeploymentReadyReplicas],
+                [
+                    QueryName::DeploymentReplicas,
+                    QueryName::DeploymentReadyReplicas,
+                ],
             ),
         ] {
             if !self.config.enabled(group) {
@@ -303,9 +312,7 @@ impl QueryCatalogue {
         let sel = &batch.sel;
         let by = format!("by ({ns}, model_name, {pod})");
         let ratio = |num: &str, den: &str, w: &str| {
-            format!(
-                "sum {by} (rate({num}{{{sel}}}[{w}])) / sum {by} (rate({den}{{{sel}}}[{w}]))"
-            )
+            format!("sum {by} (rate({num}{{{sel}}}[{w}])) / sum {by} (rate({den}{{{sel}}}[{w}]))")
         };
         match name {
             QueryName::ReplicaLastSample => {
@@ -361,8 +368,12 @@ impl QueryCatalogue {
             QueryName::ModelRequestCount => {
                 self.render_request_count(batch, Duration::from_secs(3600))
             }
-            QueryName::SchedulerQueueSize => scheduler(batch, "inference_extension_flow_control_queue_size"),
-            QueryName::SchedulerQueueBytes => scheduler(batch, "inference_extension_flow_control_queue_bytes"),
+            QueryName::SchedulerQueueSize => {
+                scheduler(batch, "inference_extension_flow_control_queue_size")
+            }
+            QueryName::SchedulerQueueBytes => {
+                scheduler(batch, "inference_extension_flow_control_queue_bytes")
+            }
             QueryName::DeploymentReplicas => format!(
                 "max by ({ns}, deployment) (kube_deployment_status_replicas{{{}}})",
                 batch.nssel
@@ -457,7 +468,12 @@ mod tests {
             ..CatalogueConfig::default()
         });
         let mut t = TrackedSet::default();
-        for ns in ["alpha-namespace", "beta-namespace", "gamma-namespace", "delta-namespace"] {
+        for ns in [
+            "alpha-namespace",
+            "beta-namespace",
+            "gamma-namespace",
+            "delta-namespace",
+        ] {
             t.models.insert(ModelKey::new(ns, "m"), None);
         }
         let plan = c.plan(&t);

@@ -131,15 +131,25 @@ impl PrometheusConfig {
         };
         let insecure_skip_verify = bool_key(map, "PROMETHEUS_TLS_INSECURE_SKIP_VERIFY")?;
         if insecure_skip_verify {
-            tracing::warn!("PROMETHEUS_TLS_INSECURE_SKIP_VERIFY=true: the Prometheus certificate is not verified");
+            tracing::warn!(
+                "PROMETHEUS_TLS_INSECURE_SKIP_VERIFY=true: the Prometheus certificate is not verified"
+            );
         }
-        let mut ca_cert_path = get("PROMETHEUS_CA_CERT_PATH").filter(|v| !v.is_empty()).map(Into::into);
+        let mut ca_cert_path = get("PROMETHEUS_CA_CERT_PATH")
+            .filter(|v| !v.is_empty())
+            .map(Into::into);
         if insecure_skip_verify && ca_cert_path.is_some() {
-            tracing::warn!("PROMETHEUS_CA_CERT_PATH is ignored under PROMETHEUS_TLS_INSECURE_SKIP_VERIFY");
+            tracing::warn!(
+                "PROMETHEUS_CA_CERT_PATH is ignored under PROMETHEUS_TLS_INSECURE_SKIP_VERIFY"
+            );
             ca_cert_path = None;
         }
-        let client_cert_path = get("PROMETHEUS_CLIENT_CERT_PATH").filter(|v| !v.is_empty()).map(Into::into);
-        let client_key_path = get("PROMETHEUS_CLIENT_KEY_PATH").filter(|v| !v.is_empty()).map(Into::into);
+        let client_cert_path = get("PROMETHEUS_CLIENT_CERT_PATH")
+            .filter(|v| !v.is_empty())
+            .map(Into::into);
+        let client_key_path = get("PROMETHEUS_CLIENT_KEY_PATH")
+            .filter(|v| !v.is_empty())
+            .map(Into::into);
         match (&client_cert_path, &client_key_path) {
             (Some(_), None) | (None, Some(_)) => {
                 let only = if client_cert_path.is_some() {
@@ -149,18 +159,26 @@ impl PrometheusConfig {
                 };
                 return Err(CollectorError::config(
                     only,
-                    format!("PROMETHEUS_CLIENT_CERT_PATH and PROMETHEUS_CLIENT_KEY_PATH must be set together; only {only} is set"),
+                    format!(
+                        "PROMETHEUS_CLIENT_CERT_PATH and PROMETHEUS_CLIENT_KEY_PATH must be set together; only {only} is set"
+                    ),
                 ));
             }
             _ => {}
         }
-        let server_name = get("PROMETHEUS_SERVER_NAME").filter(|v| !v.is_empty()).map(str::to_string);
+        let server_name = get("PROMETHEUS_SERVER_NAME")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         if let Some(n) = &server_name {
             crate::tls::parse_server_name(n)?;
         }
         let query_timeout = duration_key(map, "PROMETHEUS_QUERY_TIMEOUT", Duration::from_secs(10))?;
         if query_timeout < Duration::from_secs(1) || query_timeout > Duration::from_secs(300) {
-            return Err(out_of_range(map, "PROMETHEUS_QUERY_TIMEOUT", "must be between 1s and 5m"));
+            return Err(out_of_range(
+                map,
+                "PROMETHEUS_QUERY_TIMEOUT",
+                "must be between 1s and 5m",
+            ));
         }
         Ok(PrometheusConfig {
             base_url,
@@ -223,10 +241,17 @@ impl CacheConfig {
         let d = CacheConfig::default();
         let ttl = duration_key(map, "PROMETHEUS_METRICS_CACHE_TTL", d.ttl)?;
         if ttl < Duration::from_secs(1) {
-            return Err(out_of_range(map, "PROMETHEUS_METRICS_CACHE_TTL", "must be at least 1s"));
+            return Err(out_of_range(
+                map,
+                "PROMETHEUS_METRICS_CACHE_TTL",
+                "must be at least 1s",
+            ));
         }
-        let fetch_interval =
-            duration_key(map, "PROMETHEUS_METRICS_CACHE_FETCH_INTERVAL", d.fetch_interval)?;
+        let fetch_interval = duration_key(
+            map,
+            "PROMETHEUS_METRICS_CACHE_FETCH_INTERVAL",
+            d.fetch_interval,
+        )?;
         if !fetch_interval.is_zero() && fetch_interval < Duration::from_secs(1) {
             return Err(out_of_range(
                 map,
@@ -259,7 +284,9 @@ impl CacheConfig {
             Some(v) => v.trim().parse::<usize>().map_err(|_| {
                 CollectorError::config(
                     "PROMETHEUS_METRICS_CACHE_MAX_SIZE",
-                    format!("PROMETHEUS_METRICS_CACHE_MAX_SIZE=\"{v}\" is not a non-negative integer"),
+                    format!(
+                        "PROMETHEUS_METRICS_CACHE_MAX_SIZE=\"{v}\" is not a non-negative integer"
+                    ),
                 )
             })?,
         };
@@ -287,7 +314,10 @@ fn bool_key(map: &BTreeMap<String, String>, key: &str) -> Result<bool, Collector
         None => Ok(false),
         Some(v) if v.is_empty() => Ok(false),
         Some(v) => parse_bool(v).ok_or_else(|| {
-            CollectorError::config(key, format!("{key}=\"{v}\" is not a boolean: use true or false"))
+            CollectorError::config(
+                key,
+                format!("{key}=\"{v}\" is not a boolean: use true or false"),
+            )
         }),
     }
 }
@@ -345,7 +375,9 @@ fn validate_url(raw: &str, allow_insecure_http: bool) -> Result<String, Collecto
         }
         return Err(CollectorError::config(
             key,
-            format!("{key}=\"{shown}\" must not contain user credentials, a query string or a fragment"),
+            format!(
+                "{key}=\"{shown}\" must not contain user credentials, a query string or a fragment"
+            ),
         ));
     }
     let loopback = url.host().is_some_and(|h| is_loopback_host(&h));
@@ -355,7 +387,9 @@ fn validate_url(raw: &str, allow_insecure_http: bool) -> Result<String, Collecto
         _ => {
             return Err(CollectorError::config(
                 key,
-                format!("HTTPS is required - URL must use https:// scheme: {url} (http:// is allowed only for a loopback host or with PROMETHEUS_ALLOW_INSECURE_HTTP=true)"),
+                format!(
+                    "HTTPS is required - URL must use https:// scheme: {url} (http:// is allowed only for a loopback host or with PROMETHEUS_ALLOW_INSECURE_HTTP=true)"
+                ),
             ));
         }
     }
@@ -380,7 +414,9 @@ mod tests {
     }
 
     fn err(pairs: &[(&str, &str)]) -> String {
-        PrometheusConfig::from_map(&map(pairs)).unwrap_err().to_string()
+        PrometheusConfig::from_map(&map(pairs))
+            .unwrap_err()
+            .to_string()
     }
 
     fn cache_err(pairs: &[(&str, &str)]) -> String {
@@ -406,30 +442,50 @@ mod tests {
             "PROMETHEUS_BASE_URL=\"not a url\" is not a valid URL: relative URL without a base"
         );
         assert_eq!(
-            err(&[("PROMETHEUS_BASE_URL", "https://p"), ("PROMETHEUS_ALLOW_INSECURE_HTTP", "yes")]),
+            err(&[
+                ("PROMETHEUS_BASE_URL", "https://p"),
+                ("PROMETHEUS_ALLOW_INSECURE_HTTP", "yes")
+            ]),
             "PROMETHEUS_ALLOW_INSECURE_HTTP=\"yes\" is not a boolean: use true or false"
         );
         assert_eq!(
-            err(&[("PROMETHEUS_BASE_URL", "https://p"), ("PROMETHEUS_QUERY_TIMEOUT", "10")]),
+            err(&[
+                ("PROMETHEUS_BASE_URL", "https://p"),
+                ("PROMETHEUS_QUERY_TIMEOUT", "10")
+            ]),
             "PROMETHEUS_QUERY_TIMEOUT=\"10\" is not a valid duration: use a number with a unit (ms, s, m, h), e.g. 30s"
         );
         assert_eq!(
-            err(&[("PROMETHEUS_BASE_URL", "https://p"), ("PROMETHEUS_QUERY_TIMEOUT", "10m")]),
+            err(&[
+                ("PROMETHEUS_BASE_URL", "https://p"),
+                ("PROMETHEUS_QUERY_TIMEOUT", "10m")
+            ]),
             "PROMETHEUS_QUERY_TIMEOUT=10m is out of range: must be between 1s and 5m"
         );
         assert_eq!(
-            err(&[("PROMETHEUS_BASE_URL", "https://p"), ("PROMETHEUS_SERVER_NAME", "bad name!")]),
+            err(&[
+                ("PROMETHEUS_BASE_URL", "https://p"),
+                ("PROMETHEUS_SERVER_NAME", "bad name!")
+            ]),
             "PROMETHEUS_SERVER_NAME=\"bad name!\" is not a valid DNS name or IP address"
         );
         assert_eq!(
-            err(&[("PROMETHEUS_BASE_URL", "https://p"), ("PROMETHEUS_CLIENT_KEY_PATH", "/k")]),
+            err(&[
+                ("PROMETHEUS_BASE_URL", "https://p"),
+                ("PROMETHEUS_CLIENT_KEY_PATH", "/k")
+            ]),
             "PROMETHEUS_CLIENT_CERT_PATH and PROMETHEUS_CLIENT_KEY_PATH must be set together; only PROMETHEUS_CLIENT_KEY_PATH is set"
         );
     }
 
     #[test]
     fn loopback_http_and_path_prefix_are_accepted() {
-        for u in ["http://127.0.0.1:9090", "http://LocalHost:9090", "http://[::1]:9090", "http://127.3.4.5"] {
+        for u in [
+            "http://127.0.0.1:9090",
+            "http://LocalHost:9090",
+            "http://[::1]:9090",
+            "http://127.3.4.5",
+        ] {
             assert!(PrometheusConfig::new(u).is_ok(), "{u}");
         }
         let c = PrometheusConfig::new("https://prom.example/prefix/").unwrap();
