@@ -13,6 +13,7 @@
 
 pub mod accelerator;
 pub mod conditions;
+pub mod config;
 pub mod crd;
 pub mod gpu;
 pub mod inventory;
