@@ -118,8 +118,15 @@ mod tests {
     #[test]
     fn example_six_of_the_core_spec() {
         let p = ReplicaProfile {
-            perf: Perf { alpha_ms: 4.0, beta_ms: 0.02, gamma_ms: 0.001 },
-            kv: KvPool { num_gpu_blocks: 100_000, block_size: 16 },
+            perf: Perf {
+                alpha_ms: 4.0,
+                beta_ms: 0.02,
+                gamma_ms: 0.001,
+            },
+            kv: KvPool {
+                num_gpu_blocks: 100_000,
+                block_size: 16,
+            },
             max_num_seqs: 8,
             max_num_batched_tokens: 8192,
             cost: 1.0,

@@ -42,7 +42,10 @@ pub enum ConfigError {
 }
 
 fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { path: path.into(), message: message.into() }
+    ConfigError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 /// How pods are exposed over HTTP.
@@ -70,7 +73,10 @@ pub struct ListenConfig {
 
 impl Default for ListenConfig {
     fn default() -> Self {
-        ListenConfig { mode: ListenMode::Auto, host: IpAddr::from([127, 0, 0, 1]) }
+        ListenConfig {
+            mode: ListenMode::Auto,
+            host: IpAddr::from([127, 0, 0, 1]),
+        }
     }
 }
 
@@ -102,7 +108,11 @@ pub struct GatewayConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        GatewayConfig { queue_timeout: Duration::from_secs(60), flow_control: false, inference_pool: None }
+        GatewayConfig {
+            queue_timeout: Duration::from_secs(60),
+            flow_control: false,
+            inference_pool: None,
+        }
     }
 }
 
@@ -124,7 +134,13 @@ pub struct PrefixCacheConfig {
 
 impl Default for PrefixCacheConfig {
     fn default() -> Self {
-        PrefixCacheConfig { enabled: false, groups: 16, zipf_s: 1.1, prefix_tokens: 256, resident_groups: 8 }
+        PrefixCacheConfig {
+            enabled: false,
+            groups: 16,
+            zipf_s: 1.1,
+            prefix_tokens: 256,
+            resident_groups: 8,
+        }
     }
 }
 
@@ -170,12 +186,16 @@ fn one_u32() -> u32 {
 impl ModelConfig {
     /// The prompt distribution in force.
     pub fn prompt_dist(&self) -> SizeDist {
-        self.prompt_tokens.clone().unwrap_or_else(SizeDist::default_prompt)
+        self.prompt_tokens
+            .clone()
+            .unwrap_or_else(SizeDist::default_prompt)
     }
 
     /// The output distribution in force.
     pub fn output_dist(&self) -> SizeDist {
-        self.output_tokens.clone().unwrap_or_else(|| SizeDist::default_output(self.max_tokens))
+        self.output_tokens
+            .clone()
+            .unwrap_or_else(|| SizeDist::default_output(self.max_tokens))
     }
 }
 
@@ -220,8 +240,15 @@ impl VariantConfig {
     /// accelerator (validated to carry `perf`) gets a generic pool of 4096 × 16 blocks.
     pub fn profile(&self) -> ReplicaProfile {
         let base = builtin(&self.accelerator).unwrap_or(ReplicaProfile {
-            perf: Perf { alpha_ms: 10.0, beta_ms: 0.07, gamma_ms: 0.00015 },
-            kv: KvPool { num_gpu_blocks: 4096, block_size: 16 },
+            perf: Perf {
+                alpha_ms: 10.0,
+                beta_ms: 0.07,
+                gamma_ms: 0.00015,
+            },
+            kv: KvPool {
+                num_gpu_blocks: 4096,
+                block_size: 16,
+            },
             max_num_seqs: 128,
             max_num_batched_tokens: 8192,
             cost: 1.0,
@@ -230,7 +257,9 @@ impl VariantConfig {
             perf: self.perf.unwrap_or(base.perf),
             kv: self.kv.unwrap_or(base.kv),
             max_num_seqs: self.max_num_seqs.unwrap_or(base.max_num_seqs),
-            max_num_batched_tokens: self.max_num_batched_tokens.unwrap_or(base.max_num_batched_tokens),
+            max_num_batched_tokens: self
+                .max_num_batched_tokens
+                .unwrap_or(base.max_num_batched_tokens),
             cost: self.cost.unwrap_or(base.cost),
         }
     }
@@ -261,7 +290,11 @@ pub struct Fault {
     #[serde(rename = "override")]
     pub gauges: GaugeOverride,
     /// How long the fault lasts (forever if unset).
-    #[serde(rename = "for", with = "serde_dur::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "for",
+        with = "serde_dur::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<Duration>,
 }
 
@@ -383,7 +416,8 @@ fn default_max_replicas() -> u32 {
 fn dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 40
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -391,18 +425,24 @@ fn dns_label(s: &str) -> bool {
 impl FleetConfig {
     /// Parses YAML and validates it.
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
-        let cfg: FleetConfig = serde_saphyr::from_str(text)
-            .map_err(|e| ConfigError::Parse { source_name: "<string>".into(), message: e.to_string() })?;
+        let cfg: FleetConfig = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+            source_name: "<string>".into(),
+            message: e.to_string(),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Reads a YAML file and validates it.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
-        let cfg: FleetConfig = serde_saphyr::from_str(&text)
-            .map_err(|e| ConfigError::Parse { source_name: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let cfg: FleetConfig = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
+            source_name: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -421,10 +461,19 @@ impl FleetConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let tick_us = self.tick.as_micros();
         if !(10_000..=1_000_000).contains(&tick_us) {
-            return Err(invalid("tick", format!("{:?} is out of range; allowed 10ms to 1s", self.tick)));
+            return Err(invalid(
+                "tick",
+                format!("{:?} is out of range; allowed 10ms to 1s", self.tick),
+            ));
         }
         if !dns_label(&self.namespace) {
-            return Err(invalid("namespace", format!("{:?} is not a DNS label (lowercase, digits, '-')", self.namespace)));
+            return Err(invalid(
+                "namespace",
+                format!(
+                    "{:?} is not a DNS label (lowercase, digits, '-')",
+                    self.namespace
+                ),
+            ));
         }
         if self.max_replicas == 0 {
             return Err(invalid("max_replicas", "0; must be >= 1"));
@@ -436,24 +485,46 @@ impl FleetConfig {
         for (i, m) in self.models.iter().enumerate() {
             let p = format!("models[{i}]");
             if m.name.is_empty() || !names.insert(m.name.as_str()) {
-                return Err(invalid(format!("{p}.name"), format!("{:?} is empty or duplicated", m.name)));
+                return Err(invalid(
+                    format!("{p}.name"),
+                    format!("{:?} is empty or duplicated", m.name),
+                ));
             }
             if m.max_model_len < 2 {
-                return Err(invalid(format!("{p}.max_model_len"), format!("{}; must be >= 2", m.max_model_len)));
+                return Err(invalid(
+                    format!("{p}.max_model_len"),
+                    format!("{}; must be >= 2", m.max_model_len),
+                ));
             }
             if m.max_tokens < 1 {
                 return Err(invalid(format!("{p}.max_tokens"), "0; must be >= 1"));
             }
-            m.prompt_dist().validate().map_err(|e| invalid(format!("{p}.prompt_tokens"), e))?;
-            m.output_dist().validate().map_err(|e| invalid(format!("{p}.output_tokens"), e))?;
-            m.load.validate().map_err(|e| invalid(format!("{p}.load"), e))?;
+            m.prompt_dist()
+                .validate()
+                .map_err(|e| invalid(format!("{p}.prompt_tokens"), e))?;
+            m.output_dist()
+                .validate()
+                .map_err(|e| invalid(format!("{p}.output_tokens"), e))?;
+            m.load
+                .validate()
+                .map_err(|e| invalid(format!("{p}.load"), e))?;
             let pc = &m.prefix_cache;
-            if pc.enabled && (pc.groups == 0 || pc.resident_groups == 0 || !(pc.zipf_s.is_finite() && pc.zipf_s >= 0.0)) {
-                return Err(invalid(format!("{p}.prefix_cache"), "groups and resident_groups must be >= 1, zipf_s >= 0"));
+            if pc.enabled
+                && (pc.groups == 0
+                    || pc.resident_groups == 0
+                    || !(pc.zipf_s.is_finite() && pc.zipf_s >= 0.0))
+            {
+                return Err(invalid(
+                    format!("{p}.prefix_cache"),
+                    "groups and resident_groups must be >= 1, zipf_s >= 0",
+                ));
             }
         }
         if self.variants.is_empty() {
-            return Err(invalid("variants", "empty; at least one variant is required"));
+            return Err(invalid(
+                "variants",
+                "empty; at least one variant is required",
+            ));
         }
         let mut vnames = BTreeSet::new();
         for (i, v) in self.variants.iter().enumerate() {
@@ -461,12 +532,22 @@ impl FleetConfig {
             if !dns_label(&v.name) || !vnames.insert(v.name.as_str()) {
                 return Err(invalid(
                     format!("{p}.name"),
-                    format!("{:?} is duplicated or not a DNS label of at most 40 characters", v.name),
+                    format!(
+                        "{:?} is duplicated or not a DNS label of at most 40 characters",
+                        v.name
+                    ),
                 ));
             }
             let Some(model) = self.model(&v.model) else {
                 let known: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
-                return Err(invalid(format!("{p}.model"), format!("{:?} is not a model; use one of {}", v.model, known.join(", "))));
+                return Err(invalid(
+                    format!("{p}.model"),
+                    format!(
+                        "{:?} is not a model; use one of {}",
+                        v.model,
+                        known.join(", ")
+                    ),
+                ));
             };
             if builtin(&v.accelerator).is_none() && v.perf.is_none() {
                 return Err(invalid(
@@ -479,20 +560,37 @@ impl FleetConfig {
                 ));
             }
             if v.replicas > self.max_replicas {
-                return Err(invalid(format!("{p}.replicas"), format!("{} exceeds max_replicas {}", v.replicas, self.max_replicas)));
+                return Err(invalid(
+                    format!("{p}.replicas"),
+                    format!("{} exceeds max_replicas {}", v.replicas, self.max_replicas),
+                ));
             }
             let prof = v.profile();
             let f = prof.perf;
-            if [f.alpha_ms, f.beta_ms, f.gamma_ms].iter().any(|x| !x.is_finite() || *x < 0.0) || f.alpha_ms + f.beta_ms <= 0.0 {
-                return Err(invalid(format!("{p}.perf"), "coefficients must be finite and >= 0, alpha_ms + beta_ms > 0"));
+            if [f.alpha_ms, f.beta_ms, f.gamma_ms]
+                .iter()
+                .any(|x| !x.is_finite() || *x < 0.0)
+                || f.alpha_ms + f.beta_ms <= 0.0
+            {
+                return Err(invalid(
+                    format!("{p}.perf"),
+                    "coefficients must be finite and >= 0, alpha_ms + beta_ms > 0",
+                ));
             }
             if prof.kv.block_size == 0 || prof.kv.num_gpu_blocks == 0 {
-                return Err(invalid(format!("{p}.kv"), "num_gpu_blocks and block_size must be >= 1"));
+                return Err(invalid(
+                    format!("{p}.kv"),
+                    "num_gpu_blocks and block_size must be >= 1",
+                ));
             }
             if prof.kv.tokens() < u64::from(model.max_model_len) {
                 return Err(invalid(
                     format!("{p}.kv"),
-                    format!("{} tokens cannot hold one request of max_model_len {}", prof.kv.tokens(), model.max_model_len),
+                    format!(
+                        "{} tokens cannot hold one request of max_model_len {}",
+                        prof.kv.tokens(),
+                        model.max_model_len
+                    ),
                 ));
             }
             if prof.max_num_seqs == 0 || prof.max_num_batched_tokens < prof.max_num_seqs {
@@ -505,7 +603,10 @@ impl FleetConfig {
                 ));
             }
             if !prof.cost.is_finite() || prof.cost < 0.0 {
-                return Err(invalid(format!("{p}.cost"), format!("{}; must be finite and >= 0", prof.cost)));
+                return Err(invalid(
+                    format!("{p}.cost"),
+                    format!("{}; must be finite and >= 0", prof.cost),
+                ));
             }
         }
         for (i, e) in self.events.iter().enumerate() {
@@ -513,21 +614,35 @@ impl FleetConfig {
             match &e.action {
                 Action::SetLoad { model, profile } => {
                     if self.model(model).is_none() {
-                        return Err(invalid(format!("{p}.model"), format!("{model:?} is not a model")));
+                        return Err(invalid(
+                            format!("{p}.model"),
+                            format!("{model:?} is not a model"),
+                        ));
                     }
-                    profile.validate().map_err(|m| invalid(format!("{p}.profile"), m))?;
+                    profile
+                        .validate()
+                        .map_err(|m| invalid(format!("{p}.profile"), m))?;
                 }
                 Action::Resize { variant, replicas } => {
                     if self.variant(variant).is_none() {
-                        return Err(invalid(format!("{p}.variant"), format!("{variant:?} is not a variant")));
+                        return Err(invalid(
+                            format!("{p}.variant"),
+                            format!("{variant:?} is not a variant"),
+                        ));
                     }
                     if *replicas > self.max_replicas {
-                        return Err(invalid(format!("{p}.replicas"), format!("{replicas} exceeds max_replicas")));
+                        return Err(invalid(
+                            format!("{p}.replicas"),
+                            format!("{replicas} exceeds max_replicas"),
+                        ));
                     }
                 }
                 Action::KillPod { variant, .. } | Action::Fault { variant, .. } => {
                     if self.variant(variant).is_none() {
-                        return Err(invalid(format!("{p}.variant"), format!("{variant:?} is not a variant")));
+                        return Err(invalid(
+                            format!("{p}.variant"),
+                            format!("{variant:?} is not a variant"),
+                        ));
                     }
                 }
             }
@@ -565,8 +680,14 @@ variants:
     fn unknown_accelerator_error_names_key_value_and_choices() {
         let y = BASE.replace("accelerator: H100", "accelerator: B200");
         let e = FleetConfig::from_yaml_str(&y).unwrap_err().to_string();
-        assert_eq!(e, "variants[1].accelerator: \"B200\" has no built-in profile; add a perf block or use one of L4, A100, H100");
-        let y = y.replace("cost: 40}", "cost: 40, perf: {alpha_ms: 5, beta_ms: 0.03, gamma_ms: 0.0001}}");
+        assert_eq!(
+            e,
+            "variants[1].accelerator: \"B200\" has no built-in profile; add a perf block or use one of L4, A100, H100"
+        );
+        let y = y.replace(
+            "cost: 40}",
+            "cost: 40, perf: {alpha_ms: 5, beta_ms: 0.03, gamma_ms: 0.0001}}",
+        );
         assert!(FleetConfig::from_yaml_str(&y).is_ok());
     }
 
@@ -574,11 +695,29 @@ variants:
     fn each_rule_reports_its_key() {
         let cases = [
             (BASE.replace("models:", "tick: 5ms\nmodels:"), "tick:"),
-            (BASE.replace("model: meta-llama/Llama-3.1-8B-Instruct, accelerator: L4", "model: other, accelerator: L4"), "variants[0].model:"),
-            (BASE.replace("name: fast", "name: cheap"), "variants[1].name:"),
+            (
+                BASE.replace(
+                    "model: meta-llama/Llama-3.1-8B-Instruct, accelerator: L4",
+                    "model: other, accelerator: L4",
+                ),
+                "variants[0].model:",
+            ),
+            (
+                BASE.replace("name: fast", "name: cheap"),
+                "variants[1].name:",
+            ),
             (BASE.replace("rate: 2", "rate: -2"), "models[0].load:"),
-            (BASE.replace("cost: 10}", "cost: 10, kv: {num_gpu_blocks: 10, block_size: 16}}"), "variants[0].kv:"),
-            (BASE.replace("cost: 10}", "cost: 10, replicas: 20000}"), "variants[0].replicas:"),
+            (
+                BASE.replace(
+                    "cost: 10}",
+                    "cost: 10, kv: {num_gpu_blocks: 10, block_size: 16}}",
+                ),
+                "variants[0].kv:",
+            ),
+            (
+                BASE.replace("cost: 10}", "cost: 10, replicas: 20000}"),
+                "variants[0].replicas:",
+            ),
         ];
         for (y, want) in cases {
             let e = FleetConfig::from_yaml_str(&y).unwrap_err().to_string();
@@ -590,7 +729,10 @@ variants:
     #[test]
     fn unknown_keys_are_rejected() {
         let y = format!("{BASE}bogus: 1\n");
-        assert!(matches!(FleetConfig::from_yaml_str(&y), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            FleetConfig::from_yaml_str(&y),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

@@ -55,29 +55,55 @@ pub enum SizeDist {
 impl SizeDist {
     /// The default prompt distribution: lognormal(512, 256) in [16, 2048].
     pub fn default_prompt() -> Self {
-        SizeDist::Lognormal { mean: 512.0, stddev: 256.0, min: 16, max: 2048 }
+        SizeDist::Lognormal {
+            mean: 512.0,
+            stddev: 256.0,
+            min: 16,
+            max: 2048,
+        }
     }
 
     /// The default output distribution: lognormal(256, 128) in [1, max_tokens].
     pub fn default_output(max_tokens: u32) -> Self {
-        SizeDist::Lognormal { mean: 256.0, stddev: 128.0, min: 1, max: max_tokens.max(1) }
+        SizeDist::Lognormal {
+            mean: 256.0,
+            stddev: 128.0,
+            min: 1,
+            max: max_tokens.max(1),
+        }
     }
 
     /// Checks the parameters; the error says what is wrong (the caller adds the key path).
     pub fn validate(&self) -> Result<(), String> {
         let bounds = |min: u32, max: u32| {
-            if min > max { Err(format!("min {min} > max {max}")) } else { Ok(()) }
+            if min > max {
+                Err(format!("min {min} > max {max}"))
+            } else {
+                Ok(())
+            }
         };
         match self {
             SizeDist::Constant { .. } => Ok(()),
             SizeDist::Uniform { min, max } => bounds(*min, *max),
-            SizeDist::Normal { mean, stddev, min, max } => {
+            SizeDist::Normal {
+                mean,
+                stddev,
+                min,
+                max,
+            } => {
                 if !mean.is_finite() || !stddev.is_finite() || *stddev < 0.0 {
-                    return Err(format!("mean {mean} / stddev {stddev} must be finite, stddev >= 0"));
+                    return Err(format!(
+                        "mean {mean} / stddev {stddev} must be finite, stddev >= 0"
+                    ));
                 }
                 bounds(*min, *max)
             }
-            SizeDist::Lognormal { mean, stddev, min, max } => {
+            SizeDist::Lognormal {
+                mean,
+                stddev,
+                min,
+                max,
+            } => {
                 if !mean.is_finite() || *mean <= 0.0 || !stddev.is_finite() || *stddev < 0.0 {
                     return Err(format!("mean {mean} must be > 0 and stddev {stddev} >= 0"));
                 }
@@ -87,7 +113,9 @@ impl SizeDist {
                 if values.is_empty() || values.len() != weights.len() {
                     return Err("values and weights must be non-empty and of equal length".into());
                 }
-                if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+                if weights.iter().any(|w| !w.is_finite() || *w < 0.0)
+                    || weights.iter().sum::<f64>() <= 0.0
+                {
                     return Err("weights must be finite, >= 0 and not all 0".into());
                 }
                 Ok(())
@@ -103,7 +131,12 @@ impl SizeDist {
             SizeDist::Normal { mean, .. } | SizeDist::Lognormal { mean, .. } => *mean,
             SizeDist::Empirical { values, weights } => {
                 let total: f64 = weights.iter().sum();
-                values.iter().zip(weights).map(|(v, w)| f64::from(*v) * w).sum::<f64>() / total
+                values
+                    .iter()
+                    .zip(weights)
+                    .map(|(v, w)| f64::from(*v) * w)
+                    .sum::<f64>()
+                    / total
             }
         }
     }
@@ -112,14 +145,22 @@ impl SizeDist {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         match self {
             SizeDist::Constant { value } => *value,
-            SizeDist::Uniform { min, max } => {
-                min + below(rng, u64::from(max - min) + 1) as u32
-            }
-            SizeDist::Normal { mean, stddev, min, max } => match Normal::new(*mean, *stddev) {
+            SizeDist::Uniform { min, max } => min + below(rng, u64::from(max - min) + 1) as u32,
+            SizeDist::Normal {
+                mean,
+                stddev,
+                min,
+                max,
+            } => match Normal::new(*mean, *stddev) {
                 Ok(d) => truncated(|| d.sample(rng), *min, *max),
                 Err(_) => clamp(*mean, *min, *max),
             },
-            SizeDist::Lognormal { mean, stddev, min, max } => {
+            SizeDist::Lognormal {
+                mean,
+                stddev,
+                min,
+                max,
+            } => {
                 let sigma2 = (1.0 + (stddev * stddev) / (mean * mean)).ln();
                 let mu = mean.ln() - sigma2 / 2.0;
                 match LogNormal::new(mu, sigma2.sqrt()) {
@@ -162,7 +203,7 @@ fn clamp(x: f64, min: u32, max: u32) -> u32 {
 
 /// A Poisson count with mean `lambda`; 0 without sampling when `lambda <= 0`.
 pub fn poisson<R: Rng + ?Sized>(rng: &mut R, lambda: f64) -> u64 {
-    if !(lambda > 0.0) || !lambda.is_finite() {
+    if lambda.is_nan() || lambda <= 0.0 || !lambda.is_finite() {
         return 0;
     }
     match Poisson::new(lambda) {
@@ -181,7 +222,12 @@ mod tests {
 
     #[test]
     fn lognormal_matches_its_mean_and_bounds() {
-        let d = SizeDist::Lognormal { mean: 512.0, stddev: 256.0, min: 16, max: 4096 };
+        let d = SizeDist::Lognormal {
+            mean: 512.0,
+            stddev: 256.0,
+            min: 16,
+            max: 4096,
+        };
         let mut r = stream(3, "t");
         let n = 20_000;
         let xs: Vec<u32> = (0..n).map(|_| d.sample(&mut r)).collect();
@@ -194,7 +240,10 @@ mod tests {
     fn uniform_and_empirical_stay_in_support() {
         let mut r = stream(3, "u");
         let u = SizeDist::Uniform { min: 3, max: 5 };
-        let e = SizeDist::Empirical { values: vec![10, 20], weights: vec![0.0, 1.0] };
+        let e = SizeDist::Empirical {
+            values: vec![10, 20],
+            weights: vec![0.0, 1.0],
+        };
         for _ in 0..500 {
             assert!((3..=5).contains(&u.sample(&mut r)));
             assert_eq!(e.sample(&mut r), 20);
@@ -204,8 +253,24 @@ mod tests {
     #[test]
     fn validation_rejects_inverted_bounds_and_bad_weights() {
         assert!(SizeDist::Uniform { min: 5, max: 3 }.validate().is_err());
-        assert!(SizeDist::Empirical { values: vec![1], weights: vec![0.0] }.validate().is_err());
-        assert!(SizeDist::Lognormal { mean: 0.0, stddev: 1.0, min: 1, max: 2 }.validate().is_err());
+        assert!(
+            SizeDist::Empirical {
+                values: vec![1],
+                weights: vec![0.0]
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SizeDist::Lognormal {
+                mean: 0.0,
+                stddev: 1.0,
+                min: 1,
+                max: 2
+            }
+            .validate()
+            .is_err()
+        );
         assert!(SizeDist::default_prompt().validate().is_ok());
     }
 

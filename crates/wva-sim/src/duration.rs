@@ -33,7 +33,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" | "sec" => 1.0,
             "m" | "min" => 60.0,
             "h" => 3600.0,
-            other => return Err(format!("{text:?}: unknown unit {other:?} (use us, ms, s, m or h)")),
+            other => {
+                return Err(format!(
+                    "{text:?}: unknown unit {other:?} (use us, ms, s, m or h)"
+                ));
+            }
         };
         total += value * factor;
         rest = &rest[unit_len..];
@@ -51,9 +55,9 @@ fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
 /// Formats a duration the way [`parse_duration`] reads it back (`1500ms`, `5s`, `90s`).
 pub fn format_duration(d: Duration) -> String {
     let us = d.as_micros();
-    if us % 1_000_000 == 0 {
+    if us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
-    } else if us % 1000 == 0 {
+    } else if us.is_multiple_of(1000) {
         format!("{}ms", us / 1000)
     } else {
         format!("{us}us")
@@ -132,7 +136,11 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        for d in [Duration::from_secs(5), Duration::from_millis(1500), Duration::from_micros(7)] {
+        for d in [
+            Duration::from_secs(5),
+            Duration::from_millis(1500),
+            Duration::from_micros(7),
+        ] {
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
         }
     }

@@ -225,7 +225,11 @@ impl ReplicaEngine {
         let running = std::mem::take(&mut self.running);
         let waiting = std::mem::take(&mut self.waiting);
         let pending: Vec<Request> = self.pending.drain(..).collect();
-        for seq in running.into_values().chain(waiting).chain(pending.into_iter().map(Seq::new)) {
+        for seq in running
+            .into_values()
+            .chain(waiting)
+            .chain(pending.into_iter().map(Seq::new))
+        {
             self.record(seq, at_us, FinishReason::Abort);
             n += 1;
         }
@@ -320,7 +324,9 @@ impl ReplicaEngine {
     }
 
     fn add_decode(&mut self, key: u64, start_step: u64) {
-        let Some(seq) = self.running.get_mut(&key) else { return };
+        let Some(seq) = self.running.get_mut(&key) else {
+            return;
+        };
         seq.decoding = true;
         seq.dec_start_step = start_step;
         seq.dec_ctx_start = u64::from(seq.prefill_target);
@@ -359,8 +365,12 @@ impl ReplicaEngine {
     }
 
     fn preempt_last(&mut self, s: u64) -> bool {
-        let Some((&key, _)) = self.running.last_key_value() else { return false };
-        let Some(mut seq) = self.remove_running(key, s, false) else { return false };
+        let Some((&key, _)) = self.running.last_key_value() else {
+            return false;
+        };
+        let Some(mut seq) = self.remove_running(key, s, false) else {
+            return false;
+        };
         if seq.generated > 0 && seq.first_token_us.is_some() {
             seq.last_token_us = seq.last_token_us.max(self.now_us);
         }
@@ -372,7 +382,9 @@ impl ReplicaEngine {
     }
 
     fn prefix_hit(&mut self, seq: &Seq) -> u32 {
-        let (Some(pp), Some(g)) = (self.p.prefix, seq.req.prefix_group) else { return 0 };
+        let (Some(pp), Some(g)) = (self.p.prefix, seq.req.prefix_group) else {
+            return 0;
+        };
         if seq.admitted_once {
             return 0;
         }
@@ -425,7 +437,9 @@ impl ReplicaEngine {
             let key = self.prefilling[i];
             let free = self.free_blocks();
             let recompute = self.recompute();
-            let Some(seq) = self.running.get_mut(&key) else { continue };
+            let Some(seq) = self.running.get_mut(&key) else {
+                continue;
+            };
             let remaining = u64::from(seq.prefill_target - seq.prefilled);
             let mut chunk = remaining.min(budget);
             if recompute {
@@ -447,7 +461,9 @@ impl ReplicaEngine {
         }
         // 3. Admission, FIFO.
         while self.running.len() < self.p.profile.max_num_seqs as usize && budget > 0 {
-            let Some(front) = self.waiting.front() else { break };
+            let Some(front) = self.waiting.front() else {
+                break;
+            };
             let front = front.clone();
             let hits = self.prefix_hit(&front);
             let remaining = u64::from(front.prefill_target - hits);
@@ -456,16 +472,23 @@ impl ReplicaEngine {
                 ceil_div(u64::from(hits) + chunk, bs)
             } else {
                 ceil_div(
-                    u64::from(front.prefill_target) + u64::from(front.req.output_tokens - front.generated),
+                    u64::from(front.prefill_target)
+                        + u64::from(front.req.output_tokens - front.generated),
                     bs,
                 )
             };
             if need > self.free_blocks() {
                 break;
             }
-            let Some(mut seq) = self.waiting.pop_front() else { break };
+            let Some(mut seq) = self.waiting.pop_front() else {
+                break;
+            };
             if !seq.admitted_once {
-                self.metrics.prefix_queries += if self.p.prefix.is_some() { u64::from(seq.req.prompt_tokens) } else { 0 };
+                self.metrics.prefix_queries += if self.p.prefix.is_some() {
+                    u64::from(seq.req.prompt_tokens)
+                } else {
+                    0
+                };
                 self.metrics.prefix_hits += u64::from(hits);
                 if let Some(g) = seq.req.prefix_group {
                     self.touch_group(g);
@@ -508,18 +531,28 @@ impl ReplicaEngine {
                 break;
             }
             self.heap.pop();
-            let valid = self.running.get(&key).is_some_and(|q| q.decoding && q.finish_step == fs);
-            if fs == s && valid {
-                if let Some(mut seq) = self.remove_running(key, s, true) {
-                    seq.generated = seq.req.output_tokens;
-                    let reason = if seq.req.capped { FinishReason::Length } else { FinishReason::Stop };
-                    self.record(seq, t_end, reason);
-                }
+            let valid = self
+                .running
+                .get(&key)
+                .is_some_and(|q| q.decoding && q.finish_step == fs);
+            if fs == s
+                && valid
+                && let Some(mut seq) = self.remove_running(key, s, true)
+            {
+                seq.generated = seq.req.output_tokens;
+                let reason = if seq.req.capped {
+                    FinishReason::Length
+                } else {
+                    FinishReason::Stop
+                };
+                self.record(seq, t_end, reason);
             }
         }
         let chunks = std::mem::take(&mut self.chunks);
         for &(key, chunk) in &chunks {
-            let Some(seq) = self.running.get_mut(&key) else { continue };
+            let Some(seq) = self.running.get_mut(&key) else {
+                continue;
+            };
             seq.prefilled += chunk;
             if seq.prefilled < seq.prefill_target {
                 continue;
@@ -529,7 +562,9 @@ impl ReplicaEngine {
             match seq.first_token_us {
                 None => {
                     seq.first_token_us = Some(t_end);
-                    self.metrics.ttft.observe((t_end - seq.req.arrival_us) as f64 / 1e6);
+                    self.metrics
+                        .ttft
+                        .observe((t_end - seq.req.arrival_us) as f64 / 1e6);
                     self.metrics.prompt_tokens += u64::from(seq.req.prompt_tokens);
                 }
                 Some(_) => {
@@ -543,7 +578,11 @@ impl ReplicaEngine {
             if done {
                 if let Some(mut seq) = self.remove_running(key, s, true) {
                     seq.generated = seq.req.output_tokens;
-                    let reason = if seq.req.capped { FinishReason::Length } else { FinishReason::Stop };
+                    let reason = if seq.req.capped {
+                        FinishReason::Length
+                    } else {
+                        FinishReason::Stop
+                    };
                     self.record(seq, t_end, reason);
                 }
             } else {
@@ -568,12 +607,14 @@ impl ReplicaEngine {
             m.prompt_tokens_hist.observe(f64::from(r.prompt_tokens));
             m.generation_tokens_hist.observe(f64::from(seq.generated));
             m.e2e.observe((at - r.arrival_us) as f64 / 1e6);
-            m.queue.observe(sched.saturating_sub(r.arrival_us) as f64 / 1e6);
+            m.queue
+                .observe(sched.saturating_sub(r.arrival_us) as f64 / 1e6);
             m.prefill.observe(first.saturating_sub(sched) as f64 / 1e6);
             m.decode.observe(at.saturating_sub(first) as f64 / 1e6);
             m.inference.observe(at.saturating_sub(sched) as f64 / 1e6);
             if seq.generated > 1 {
-                m.tpot.observe(at.saturating_sub(first) as f64 / 1e6 / f64::from(seq.generated - 1));
+                m.tpot
+                    .observe(at.saturating_sub(first) as f64 / 1e6 / f64::from(seq.generated - 1));
             }
         }
         self.records.push(RequestRecord {

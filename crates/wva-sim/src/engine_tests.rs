@@ -6,11 +6,23 @@ use crate::rng::{stream, unit};
 use proptest::prelude::*;
 
 fn params(acc: &str, preemption: Preemption) -> EngineParams {
-    EngineParams { profile: builtin(acc).unwrap(), preemption, max_model_len: 4096, prefix: None }
+    EngineParams {
+        profile: builtin(acc).unwrap(),
+        preemption,
+        max_model_len: 4096,
+        prefix: None,
+    }
 }
 
 fn req(id: u64, at: u64, i: u32, o: u32) -> Request {
-    Request { id, arrival_us: at, prompt_tokens: i, output_tokens: o, capped: false, prefix_group: None }
+    Request {
+        id,
+        arrival_us: at,
+        prompt_tokens: i,
+        output_tokens: o,
+        capped: false,
+        prefix_group: None,
+    }
 }
 
 struct Run {
@@ -21,7 +33,14 @@ struct Run {
 }
 
 /// Drives one engine with Poisson arrivals of fixed sizes for `secs`, 100 ms ticks.
-fn drive(p: EngineParams, rate: f64, i: u32, o: u32, secs: u64, warmup: u64) -> (ReplicaEngine, Run) {
+fn drive(
+    p: EngineParams,
+    rate: f64,
+    i: u32,
+    o: u32,
+    secs: u64,
+    warmup: u64,
+) -> (ReplicaEngine, Run) {
     let mut e = ReplicaEngine::new(p, 0);
     let mut rng = stream(5, "arrivals/test");
     let tick = 100_000u64;
@@ -31,7 +50,9 @@ fn drive(p: EngineParams, rate: f64, i: u32, o: u32, secs: u64, warmup: u64) -> 
     for k in 0..(secs * 10) {
         let t0 = k * tick;
         let count = poisson(&mut rng, rate * 0.1);
-        let mut offs: Vec<u64> = (0..count).map(|_| (unit(&mut rng) * tick as f64) as u64).collect();
+        let mut offs: Vec<u64> = (0..count)
+            .map(|_| (unit(&mut rng) * tick as f64) as u64)
+            .collect();
         offs.sort_unstable();
         for off in offs {
             e.enqueue(req(id, t0 + off, i, o));
@@ -47,7 +68,12 @@ fn drive(p: EngineParams, rate: f64, i: u32, o: u32, secs: u64, warmup: u64) -> 
             records.extend(recs);
         }
     }
-    let run = Run { records, mean_running: run_sum / n, mean_in_flight: fl_sum / n, mean_kv: kv_sum / n };
+    let run = Run {
+        records,
+        mean_running: run_sum / n,
+        mean_in_flight: fl_sum / n,
+        mean_kv: kv_sum / n,
+    };
     (e, run)
 }
 
@@ -133,7 +159,10 @@ fn abort_all_records_aborts_and_frees_everything() {
 #[test]
 fn prefix_cache_hits_resident_groups() {
     let mut p = params("L4", Preemption::Recompute);
-    p.prefix = Some(PrefixParams { prefix_tokens: 100, resident_groups: 2 });
+    p.prefix = Some(PrefixParams {
+        prefix_tokens: 100,
+        resident_groups: 2,
+    });
     let mut e = ReplicaEngine::new(p, 0);
     for k in 0..3 {
         let mut r = req(k, k * 1_000_000, 200, 2);
@@ -156,7 +185,10 @@ fn model_agreement_at_moderate_load() {
         let pred = steady_state(&p.profile, rate, f64::from(i), f64::from(o));
         let secs = 800.0;
         let throughput = run.records.len() as f64 / secs;
-        assert!((throughput - rate).abs() / rate < 0.1, "load {load}: throughput {throughput} vs {rate}");
+        assert!(
+            (throughput - rate).abs() / rate < 0.1,
+            "load {load}: throughput {throughput} vs {rate}"
+        );
         assert!(
             (run.mean_kv - pred.kv_usage).abs() / pred.kv_usage < 0.1,
             "load {load}: kv {} vs {}",
@@ -164,13 +196,25 @@ fn model_agreement_at_moderate_load() {
             pred.kv_usage
         );
         // Little's law: L = X · W.
-        let w = run.records.iter().map(|r| (r.finish_us - r.arrival_us) as f64 / 1e6).sum::<f64>() / run.records.len() as f64;
+        let w = run
+            .records
+            .iter()
+            .map(|r| (r.finish_us - r.arrival_us) as f64 / 1e6)
+            .sum::<f64>()
+            / run.records.len() as f64;
         let l = throughput * w;
-        assert!((run.mean_in_flight - l).abs() / l < 0.05, "load {load}: L {} vs X·W {l}", run.mean_in_flight);
+        assert!(
+            (run.mean_in_flight - l).abs() / l < 0.05,
+            "load {load}: L {} vs X·W {l}",
+            run.mean_in_flight
+        );
         // Mean ITL against D(n) at the measured batch.
         let itl = e.metrics().itl.sum() / e.metrics().itl.count() as f64;
         let d = decode_time(&p.profile, run.mean_running, f64::from(i), f64::from(o)) / 1000.0;
-        assert!((itl - d).abs() / d < 0.05, "load {load}: itl {itl} vs D(n) {d}");
+        assert!(
+            (itl - d).abs() / d < 0.05,
+            "load {load}: itl {itl} vs D(n) {d}"
+        );
     }
 }
 

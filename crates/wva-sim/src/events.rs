@@ -115,6 +115,8 @@ impl EventLog {
 }
 
 /// Builds a values map from pairs.
-pub fn values<const N: usize>(pairs: [(&str, serde_json::Value); N]) -> BTreeMap<String, serde_json::Value> {
+pub fn values<const N: usize>(
+    pairs: [(&str, serde_json::Value); N],
+) -> BTreeMap<String, serde_json::Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }

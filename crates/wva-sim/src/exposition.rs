@@ -112,7 +112,9 @@ pub struct TextWriter {
 impl TextWriter {
     /// An empty writer.
     pub fn new() -> Self {
-        TextWriter { out: String::with_capacity(4096) }
+        TextWriter {
+            out: String::with_capacity(4096),
+        }
     }
 
     /// Writes the `# HELP` and `# TYPE` lines of a family.
@@ -142,7 +144,13 @@ impl TextWriter {
     }
 
     /// Writes a histogram's samples (buckets per `mode`, then `_sum` and `_count`).
-    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &Histogram, mode: BucketMode) {
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        h: &Histogram,
+        mode: BucketMode,
+    ) {
         let bucket = format!("{name}_bucket");
         let cum: Vec<u64> = h.cumulative().collect();
         if mode == BucketMode::Full {
@@ -184,7 +192,8 @@ impl<'a> Replica<'a> {
             return;
         }
         let name = format!("{base_name}_created");
-        self.w.family(&name, &format!("Created time of {base_name}"), "gauge");
+        self.w
+            .family(&name, &format!("Created time of {base_name}"), "gauge");
         for l in label_sets {
             self.w.sample(&name, l, self.created);
         }
@@ -206,40 +215,80 @@ impl<'a> Replica<'a> {
 }
 
 /// Renders one replica's `/metrics` text.
-pub fn render_replica(m: &ReplicaMetrics, opts: &MetricsOptions, id: &ReplicaLabels, ov: &GaugeOverride) -> String {
+pub fn render_replica(
+    m: &ReplicaMetrics,
+    opts: &MetricsOptions,
+    id: &ReplicaLabels,
+    ov: &GaugeOverride,
+) -> String {
     let mut base: Vec<(&str, &str)> = vec![("engine", "0"), ("model_name", &id.model_name)];
     let mut info_base: Vec<(&str, &str)> = vec![("engine", "0")];
     if opts.embed_target_labels {
-        for l in [("namespace", id.namespace.as_str()), ("pod", id.pod.as_str())] {
+        for l in [
+            ("namespace", id.namespace.as_str()),
+            ("pod", id.pod.as_str()),
+        ] {
             base.push(l);
             info_base.push(l);
         }
     }
-    let mut r = Replica { w: TextWriter::new(), base, opts, created: id.created_unix };
+    let mut r = Replica {
+        w: TextWriter::new(),
+        base,
+        opts,
+        created: id.created_unix,
+    };
     let kv = ov.kv_cache_usage_perc.unwrap_or(m.kv_usage);
-    r.gauge("vllm:num_requests_running", "Number of requests in model execution batches.", m.running as f64);
+    r.gauge(
+        "vllm:num_requests_running",
+        "Number of requests in model execution batches.",
+        m.running as f64,
+    );
     r.gauge(
         "vllm:num_requests_waiting",
         "Number of requests waiting to be processed.",
         ov.num_requests_waiting.unwrap_or(m.waiting) as f64,
     );
-    r.gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", kv);
+    r.gauge(
+        "vllm:kv_cache_usage_perc",
+        "KV-cache usage. 1 means 100 percent usage.",
+        kv,
+    );
     if opts.legacy_names {
-        r.gauge("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", kv);
+        r.gauge(
+            "vllm:gpu_cache_usage_perc",
+            "GPU KV-cache usage. 1 means 100 percent usage.",
+            kv,
+        );
     }
-    r.w.family("vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge");
+    r.w.family(
+        "vllm:cache_config_info",
+        "Information of the LLMEngine CacheConfig",
+        "gauge",
+    );
     let (bs, nb) = (id.block_size.to_string(), id.num_gpu_blocks.to_string());
     let mut info = info_base.clone();
     info.extend([
         ("block_size", bs.as_str()),
         ("cache_dtype", "auto"),
-        ("enable_prefix_caching", if id.enable_prefix_caching { "True" } else { "False" }),
+        (
+            "enable_prefix_caching",
+            if id.enable_prefix_caching {
+                "True"
+            } else {
+                "False"
+            },
+        ),
         ("gpu_memory_utilization", "0.9"),
         ("num_gpu_blocks", nb.as_str()),
     ]);
     r.w.sample("vllm:cache_config_info", &info, 1.0);
 
-    r.w.family("vllm:request_success_total", "Count of successfully processed requests.", "counter");
+    r.w.family(
+        "vllm:request_success_total",
+        "Count of successfully processed requests.",
+        "counter",
+    );
     let mut sets = Vec::new();
     for reason in FinishReason::ALL {
         let mut l = r.base.clone();
@@ -248,20 +297,52 @@ pub fn render_replica(m: &ReplicaMetrics, opts: &MetricsOptions, id: &ReplicaLab
         sets.push(l);
     }
     r.created("vllm:request_success", &sets);
-    r.counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", m.prompt_tokens);
-    r.counter("vllm:generation_tokens_total", "Number of generation tokens processed.", m.generation_tokens);
-    r.counter("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", m.preemptions);
+    r.counter(
+        "vllm:prompt_tokens_total",
+        "Number of prefill tokens processed.",
+        m.prompt_tokens,
+    );
+    r.counter(
+        "vllm:generation_tokens_total",
+        "Number of generation tokens processed.",
+        m.generation_tokens,
+    );
+    r.counter(
+        "vllm:num_preemptions_total",
+        "Cumulative number of preemption from the engine.",
+        m.preemptions,
+    );
     r.counter(
         "vllm:prefix_cache_queries_total",
         "Prefix cache queries, in terms of number of queried tokens.",
         m.prefix_queries,
     );
-    r.counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", m.prefix_hits);
-    r.histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", &m.prompt_tokens_hist);
-    r.histogram("vllm:request_generation_tokens", "Number of generation tokens processed.", &m.generation_tokens_hist);
+    r.counter(
+        "vllm:prefix_cache_hits_total",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        m.prefix_hits,
+    );
+    r.histogram(
+        "vllm:request_prompt_tokens",
+        "Number of prefill tokens processed.",
+        &m.prompt_tokens_hist,
+    );
+    r.histogram(
+        "vllm:request_generation_tokens",
+        "Number of generation tokens processed.",
+        &m.generation_tokens_hist,
+    );
     if opts.set == MetricSet::Full {
-        r.histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", &m.ttft);
-        r.histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", &m.itl);
+        r.histogram(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            &m.ttft,
+        );
+        r.histogram(
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            &m.itl,
+        );
         if opts.legacy_names {
             r.histogram(
                 "vllm:time_per_output_token_seconds",
@@ -274,16 +355,36 @@ pub fn render_replica(m: &ReplicaMetrics, opts: &MetricsOptions, id: &ReplicaLab
             "Histogram of time_per_output_token_seconds per request.",
             &m.tpot,
         );
-        r.histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", &m.e2e);
-        r.histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", &m.queue);
-        r.histogram("vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.", &m.prefill);
-        r.histogram("vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", &m.decode);
+        r.histogram(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            &m.e2e,
+        );
+        r.histogram(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            &m.queue,
+        );
+        r.histogram(
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
+            &m.prefill,
+        );
+        r.histogram(
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
+            &m.decode,
+        );
         r.histogram(
             "vllm:request_inference_time_seconds",
             "Histogram of time spent in RUNNING phase for request.",
             &m.inference,
         );
-        r.histogram("vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", &m.iteration_tokens);
+        r.histogram(
+            "vllm:iteration_tokens_total",
+            "Histogram of number of tokens per engine_step.",
+            &m.iteration_tokens,
+        );
     }
     r.w.finish()
 }
@@ -322,7 +423,12 @@ mod tests {
     #[test]
     fn fresh_replica_has_every_reason_at_zero_and_types_with_total() {
         let m = ReplicaMetrics::new(4096);
-        let t = render_replica(&m, &MetricsOptions::default(), &labels(), &GaugeOverride::default());
+        let t = render_replica(
+            &m,
+            &MetricsOptions::default(),
+            &labels(),
+            &GaugeOverride::default(),
+        );
         for r in ["stop", "length", "abort", "error", "repetition"] {
             assert!(t.contains(&format!(
                 "vllm:request_success_total{{engine=\"0\",finished_reason=\"{r}\",model_name=\"meta-llama/Llama-3.1-8B-Instruct\"}} 0.0"
@@ -338,19 +444,38 @@ mod tests {
     #[test]
     fn minimal_inf_only_is_small() {
         let m = ReplicaMetrics::new(4096);
-        let opts = MetricsOptions { set: MetricSet::Minimal, buckets: BucketMode::InfOnly, ..Default::default() };
+        let opts = MetricsOptions {
+            set: MetricSet::Minimal,
+            buckets: BucketMode::InfOnly,
+            ..Default::default()
+        };
         let t = render_replica(&m, &opts, &labels(), &GaugeOverride::default());
         let samples = t.lines().filter(|l| !l.starts_with('#')).count();
         assert!(samples <= 30, "{samples} samples");
         assert!(!t.contains("time_to_first_token"));
-        assert!(t.contains("vllm:request_prompt_tokens_bucket{engine=\"0\",le=\"+Inf\",model_name="));
+        assert!(
+            t.contains("vllm:request_prompt_tokens_bucket{engine=\"0\",le=\"+Inf\",model_name=")
+        );
     }
 
     #[test]
     fn legacy_created_and_embedded_labels_are_opt_in() {
         let m = ReplicaMetrics::new(4096);
-        let opts = MetricsOptions { legacy_names: true, created_series: true, embed_target_labels: true, ..Default::default() };
-        let t = render_replica(&m, &opts, &labels(), &GaugeOverride { kv_cache_usage_perc: Some(0.95), num_requests_waiting: Some(30) });
+        let opts = MetricsOptions {
+            legacy_names: true,
+            created_series: true,
+            embed_target_labels: true,
+            ..Default::default()
+        };
+        let t = render_replica(
+            &m,
+            &opts,
+            &labels(),
+            &GaugeOverride {
+                kv_cache_usage_perc: Some(0.95),
+                num_requests_waiting: Some(30),
+            },
+        );
         assert!(t.contains("# TYPE vllm:gpu_cache_usage_perc gauge"));
         assert!(t.contains("# TYPE vllm:time_per_output_token_seconds histogram"));
         assert!(t.contains("# TYPE vllm:request_success_created gauge"));

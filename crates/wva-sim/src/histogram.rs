@@ -15,7 +15,12 @@ impl Histogram {
     /// An empty histogram over `bounds` (sorted upper bounds, `+Inf` implied).
     pub fn new(bounds: Arc<[f64]>) -> Self {
         let n = bounds.len() + 1;
-        Histogram { bounds, counts: vec![0; n], sum: 0.0, count: 0 }
+        Histogram {
+            bounds,
+            counts: vec![0; n],
+            sum: 0.0,
+            count: 0,
+        }
     }
 
     /// Records `v` once.
@@ -60,16 +65,18 @@ impl Histogram {
 
 /// TTFT buckets (s).
 pub const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-    160.0, 640.0, 2560.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 ];
 /// Inter-token latency and time-per-output-token buckets (s).
-pub const ITL_BUCKETS: &[f64] =
-    &[0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+pub const ITL_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
+];
 /// Request latency buckets (s): e2e, queue, prefill, decode, inference.
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
-    1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 
 /// Iteration-token buckets: 1, 8, 16, 32, …, 16384.
@@ -118,7 +125,12 @@ mod tests {
 
     #[test]
     fn one_two_five_stops_at_max() {
-        assert_eq!(&*one_two_five_buckets(4096), &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0][..]);
+        assert_eq!(
+            &*one_two_five_buckets(4096),
+            &[
+                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0
+            ][..]
+        );
         let it = iteration_token_buckets();
         assert_eq!(it.first(), Some(&1.0));
         assert_eq!(it.last(), Some(&16384.0));

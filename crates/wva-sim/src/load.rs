@@ -51,7 +51,11 @@ pub enum LoadProfile {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<f64>,
         /// Switch time (short form).
-        #[serde(default, with = "serde_dur::option", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            with = "serde_dur::option",
+            skip_serializing_if = "Option::is_none"
+        )]
         at: Option<Duration>,
     },
     /// `from` until `start`, linear to `to` over `duration`, then `to`.
@@ -93,7 +97,11 @@ pub enum LoadProfile {
         #[serde(with = "serde_dur")]
         duration: Duration,
         /// Pulse period.
-        #[serde(default, with = "serde_dur::option", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            with = "serde_dur::option",
+            skip_serializing_if = "Option::is_none"
+        )]
         every: Option<Duration>,
     },
     /// 0 for `idle`, then `rate` (for `duration` if set, then 0 again).
@@ -104,7 +112,11 @@ pub enum LoadProfile {
         /// Rate after the idle time.
         rate: f64,
         /// How long the burst lasts (forever if unset).
-        #[serde(default, with = "serde_dur::option", skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            with = "serde_dur::option",
+            skip_serializing_if = "Option::is_none"
+        )]
         duration: Option<Duration>,
     },
     /// Replays a CSV trace `timestamp_s[,prompt_tokens,output_tokens]`.
@@ -171,18 +183,28 @@ impl Trace {
                 Err(_) => return Err(format!("line {}: bad timestamp {first:?}", i + 1)),
             };
             if !ts.is_finite() || ts < 0.0 || ts < last {
-                return Err(format!("line {}: timestamp {ts} must be finite, >= 0 and non-decreasing", i + 1));
+                return Err(format!(
+                    "line {}: timestamp {ts} must be finite, >= 0 and non-decreasing",
+                    i + 1
+                ));
             }
             last = ts;
             let mut size = |name: &str| -> Result<Option<u32>, String> {
                 match cols.next() {
                     None | Some("") => Ok(None),
-                    Some(v) => v.parse::<u32>().map(Some).map_err(|_| format!("line {}: bad {name} {v:?}", i + 1)),
+                    Some(v) => v
+                        .parse::<u32>()
+                        .map(Some)
+                        .map_err(|_| format!("line {}: bad {name} {v:?}", i + 1)),
                 }
             };
             let prompt_tokens = size("prompt_tokens")?;
             let output_tokens = size("output_tokens")?;
-            entries.push(TraceEntry { at_us: (ts * time_scale * 1e6).round() as u64, prompt_tokens, output_tokens });
+            entries.push(TraceEntry {
+                at_us: (ts * time_scale * 1e6).round() as u64,
+                prompt_tokens,
+                output_tokens,
+            });
         }
         let loop_us = looped.then(|| entries.last().map_or(1, |e| e.at_us.max(1)));
         Ok(Trace { entries, loop_us })
@@ -192,7 +214,11 @@ impl Trace {
     pub fn between(&self, a: u64, b: u64) -> Vec<(u64, TraceEntry)> {
         let mut out = Vec::new();
         let period = self.loop_us.unwrap_or(u64::MAX);
-        let mut base = if self.loop_us.is_some() { (a / period) * period } else { 0 };
+        let mut base = if self.loop_us.is_some() {
+            (a / period) * period
+        } else {
+            0
+        };
         loop {
             if base >= b {
                 break;
@@ -219,11 +245,20 @@ impl LoadProfile {
     /// Checks the parameters (and reads a trace file); errors say what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let rate_ok = |name: &str, r: f64| {
-            if r.is_finite() && r >= 0.0 { Ok(()) } else { Err(format!("{name}: {r} must be finite and >= 0")) }
+            if r.is_finite() && r >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name}: {r} must be finite and >= 0"))
+            }
         };
         match self {
             LoadProfile::Constant { rate } => rate_ok("rate", *rate),
-            LoadProfile::Step { steps, before, after, at } => {
+            LoadProfile::Step {
+                steps,
+                before,
+                after,
+                at,
+            } => {
                 let short = before.is_some() || after.is_some() || at.is_some();
                 if short && !steps.is_empty() {
                     return Err("use either steps or {before, after, at}, not both".into());
@@ -244,30 +279,56 @@ impl LoadProfile {
                 rate_ok("after", after.unwrap_or(0.0))
             }
             LoadProfile::Ramp { from, to, .. } => rate_ok("from", *from).and(rate_ok("to", *to)),
-            LoadProfile::Diurnal { mean, amplitude, period, .. } => {
+            LoadProfile::Diurnal {
+                mean,
+                amplitude,
+                period,
+                ..
+            } => {
                 rate_ok("mean", *mean)?;
                 rate_ok("amplitude", *amplitude)?;
-                if period.is_zero() { Err("period must be > 0".into()) } else { Ok(()) }
+                if period.is_zero() {
+                    Err("period must be > 0".into())
+                } else {
+                    Ok(())
+                }
             }
-            LoadProfile::Burst { base, peak, every, duration, .. } => {
+            LoadProfile::Burst {
+                base,
+                peak,
+                every,
+                duration,
+                ..
+            } => {
                 rate_ok("base", *base)?;
                 rate_ok("peak", *peak)?;
                 match every {
-                    Some(e) if e.is_zero() || e < duration => Err("every must be >= duration and > 0".into()),
+                    Some(e) if e.is_zero() || e < duration => {
+                        Err("every must be >= duration and > 0".into())
+                    }
                     _ => Ok(()),
                 }
             }
             LoadProfile::IdleThenBurst { rate, .. } => rate_ok("rate", *rate),
-            LoadProfile::Trace { path, time_scale, looped } => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                Trace::parse(&text, *time_scale, *looped).map(|_| ()).map_err(|e| format!("{}: {e}", path.display()))
+            LoadProfile::Trace {
+                path,
+                time_scale,
+                looped,
+            } => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Trace::parse(&text, *time_scale, *looped)
+                    .map(|_| ())
+                    .map_err(|e| format!("{}: {e}", path.display()))
             }
             LoadProfile::Piecewise { segments } => {
                 if segments.is_empty() {
                     return Err("segments must not be empty".into());
                 }
                 for (i, s) in segments.iter().enumerate() {
-                    s.profile.validate().map_err(|e| format!("segments[{i}].profile: {e}"))?;
+                    s.profile
+                        .validate()
+                        .map_err(|e| format!("segments[{i}].profile: {e}"))?;
                 }
                 Ok(())
             }
@@ -281,9 +342,17 @@ impl LoadProfile {
             LoadProfile::Constant { rate } => *rate,
             LoadProfile::Step { .. } => {
                 let pts = self.step_points();
-                pts.iter().rev().find(|(at, _)| *at <= t).map_or(0.0, |(_, r)| *r)
+                pts.iter()
+                    .rev()
+                    .find(|(at, _)| *at <= t)
+                    .map_or(0.0, |(_, r)| *r)
             }
-            LoadProfile::Ramp { from, to, start, duration } => {
+            LoadProfile::Ramp {
+                from,
+                to,
+                start,
+                duration,
+            } => {
                 let (s, d) = (start.as_secs_f64(), duration.as_secs_f64());
                 if t < s {
                     *from
@@ -293,17 +362,37 @@ impl LoadProfile {
                     from + (to - from) * (t - s) / d
                 }
             }
-            LoadProfile::Diurnal { mean, amplitude, period, phase } => {
-                (mean + amplitude * (TAU * (t + phase.as_secs_f64()) / period.as_secs_f64()).sin()).max(0.0)
-            }
-            LoadProfile::Burst { base, peak, start, duration, every } => {
-                if in_pulse(t, start.as_secs_f64(), duration.as_secs_f64(), every.map(|e| e.as_secs_f64())) {
+            LoadProfile::Diurnal {
+                mean,
+                amplitude,
+                period,
+                phase,
+            } => (mean
+                + amplitude * (TAU * (t + phase.as_secs_f64()) / period.as_secs_f64()).sin())
+            .max(0.0),
+            LoadProfile::Burst {
+                base,
+                peak,
+                start,
+                duration,
+                every,
+            } => {
+                if in_pulse(
+                    t,
+                    start.as_secs_f64(),
+                    duration.as_secs_f64(),
+                    every.map(|e| e.as_secs_f64()),
+                ) {
                     *peak
                 } else {
                     *base
                 }
             }
-            LoadProfile::IdleThenBurst { idle, rate, duration } => {
+            LoadProfile::IdleThenBurst {
+                idle,
+                rate,
+                duration,
+            } => {
                 let s = idle.as_secs_f64();
                 let end = duration.map_or(f64::INFINITY, |d| s + d.as_secs_f64());
                 if t >= s && t < end { *rate } else { 0.0 }
@@ -333,7 +422,9 @@ impl LoadProfile {
                 }
                 total
             }
-            LoadProfile::Ramp { start, duration, .. } => {
+            LoadProfile::Ramp {
+                start, duration, ..
+            } => {
                 let (s, d) = (start.as_secs_f64(), duration.as_secs_f64());
                 let mut total = 0.0;
                 for (lo, hi) in [(f64::NEG_INFINITY, s), (s, s + d), (s + d, f64::INFINITY)] {
@@ -344,7 +435,12 @@ impl LoadProfile {
                 }
                 total
             }
-            LoadProfile::Diurnal { mean, amplitude, period, phase } => {
+            LoadProfile::Diurnal {
+                mean,
+                amplitude,
+                period,
+                phase,
+            } => {
                 let p = period.as_secs_f64();
                 if amplitude <= mean {
                     let ph = phase.as_secs_f64();
@@ -354,7 +450,13 @@ impl LoadProfile {
                     simpson(|t| self.rate_at(t), a, b, 16)
                 }
             }
-            LoadProfile::Burst { base, peak, start, duration, every } => {
+            LoadProfile::Burst {
+                base,
+                peak,
+                start,
+                duration,
+                every,
+            } => {
                 let (s, d) = (start.as_secs_f64(), duration.as_secs_f64());
                 let mut pulse = 0.0;
                 match every {
@@ -371,7 +473,11 @@ impl LoadProfile {
                 }
                 base * (b - a) + (peak - base) * pulse
             }
-            LoadProfile::IdleThenBurst { idle, rate, duration } => {
+            LoadProfile::IdleThenBurst {
+                idle,
+                rate,
+                duration,
+            } => {
                 let s = idle.as_secs_f64();
                 let end = duration.map_or(f64::INFINITY, |d| s + d.as_secs_f64());
                 rate * overlap(a, b, s, end)
@@ -381,7 +487,11 @@ impl LoadProfile {
                 let mut total = 0.0;
                 let mut off = 0.0;
                 for (i, seg) in segments.iter().enumerate() {
-                    let end = if i + 1 == segments.len() { f64::INFINITY } else { off + seg.duration.as_secs_f64() };
+                    let end = if i + 1 == segments.len() {
+                        f64::INFINITY
+                    } else {
+                        off + seg.duration.as_secs_f64()
+                    };
                     let (x, y) = (a.max(off), b.min(end));
                     if y > x {
                         total += seg.profile.integral(x - off, y - off);
@@ -396,17 +506,32 @@ impl LoadProfile {
     /// The time of the next rate change after `t` seconds, for piecewise-constant profiles.
     pub fn next_change(&self, t: f64) -> Option<f64> {
         match self {
-            LoadProfile::Step { .. } => self.step_points().into_iter().map(|p| p.0).find(|&at| at > t),
+            LoadProfile::Step { .. } => self
+                .step_points()
+                .into_iter()
+                .map(|p| p.0)
+                .find(|&at| at > t),
             LoadProfile::IdleThenBurst { idle, duration, .. } => {
                 let s = idle.as_secs_f64();
-                [Some(s), duration.map(|d| s + d.as_secs_f64())].into_iter().flatten().find(|&x| x > t)
+                [Some(s), duration.map(|d| s + d.as_secs_f64())]
+                    .into_iter()
+                    .flatten()
+                    .find(|&x| x > t)
             }
             LoadProfile::Piecewise { segments } => {
                 let mut off = 0.0;
                 for (i, seg) in segments.iter().enumerate() {
-                    let end = if i + 1 == segments.len() { f64::INFINITY } else { off + seg.duration.as_secs_f64() };
+                    let end = if i + 1 == segments.len() {
+                        f64::INFINITY
+                    } else {
+                        off + seg.duration.as_secs_f64()
+                    };
                     if t < end {
-                        let inner = seg.profile.next_change(t - off).map(|x| x + off).filter(|&x| x < end);
+                        let inner = seg
+                            .profile
+                            .next_change(t - off)
+                            .map(|x| x + off)
+                            .filter(|&x| x < end);
                         return inner.or(end.is_finite().then_some(end));
                     }
                     off = end;
@@ -420,8 +545,13 @@ impl LoadProfile {
     /// The trace of a `trace` profile, read from disk.
     pub fn load_trace(&self) -> Result<Option<Arc<Trace>>, String> {
         match self {
-            LoadProfile::Trace { path, time_scale, looped } => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            LoadProfile::Trace {
+                path,
+                time_scale,
+                looped,
+            } => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 Trace::parse(&text, *time_scale, *looped).map(|t| Some(Arc::new(t)))
             }
             _ => Ok(None),
@@ -430,8 +560,15 @@ impl LoadProfile {
 
     fn step_points(&self) -> Vec<(f64, f64)> {
         match self {
-            LoadProfile::Step { steps, before, after, at } => match (before, after, at) {
-                (Some(b), Some(a), Some(at)) => vec![(f64::NEG_INFINITY, *b), (at.as_secs_f64(), *a)],
+            LoadProfile::Step {
+                steps,
+                before,
+                after,
+                at,
+            } => match (before, after, at) {
+                (Some(b), Some(a), Some(at)) => {
+                    vec![(f64::NEG_INFINITY, *b), (at.as_secs_f64(), *a)]
+                }
                 _ => steps.iter().map(|s| (s.at.as_secs_f64(), s.rate)).collect(),
             },
             _ => Vec::new(),
@@ -440,7 +577,12 @@ impl LoadProfile {
 
     fn rate_at_left(&self, t: f64) -> f64 {
         match self {
-            LoadProfile::Ramp { from, to, start, duration } => {
+            LoadProfile::Ramp {
+                from,
+                to,
+                start,
+                duration,
+            } => {
                 let (s, d) = (start.as_secs_f64(), duration.as_secs_f64());
                 if t <= s {
                     *from
@@ -502,7 +644,16 @@ mod tests {
 
     fn step() -> LoadProfile {
         LoadProfile::Step {
-            steps: vec![StepPoint { at: secs(0), rate: 2.0 }, StepPoint { at: secs(60), rate: 20.0 }],
+            steps: vec![
+                StepPoint {
+                    at: secs(0),
+                    rate: 2.0,
+                },
+                StepPoint {
+                    at: secs(60),
+                    rate: 20.0,
+                },
+            ],
             before: None,
             after: None,
             at: None,
@@ -512,35 +663,93 @@ mod tests {
     #[test]
     fn rate_tables_for_every_profile() {
         let cases: Vec<(LoadProfile, Vec<(f64, f64)>)> = vec![
-            (LoadProfile::Constant { rate: 4.0 }, vec![(0.0, 4.0), (100.0, 4.0)]),
-            (step(), vec![(0.0, 2.0), (59.9, 2.0), (60.0, 20.0), (1e4, 20.0)]),
             (
-                LoadProfile::Step { steps: vec![], before: Some(1.0), after: Some(3.0), at: Some(secs(10)) },
+                LoadProfile::Constant { rate: 4.0 },
+                vec![(0.0, 4.0), (100.0, 4.0)],
+            ),
+            (
+                step(),
+                vec![(0.0, 2.0), (59.9, 2.0), (60.0, 20.0), (1e4, 20.0)],
+            ),
+            (
+                LoadProfile::Step {
+                    steps: vec![],
+                    before: Some(1.0),
+                    after: Some(3.0),
+                    at: Some(secs(10)),
+                },
                 vec![(0.0, 1.0), (9.99, 1.0), (10.0, 3.0)],
             ),
             (
-                LoadProfile::Ramp { from: 0.0, to: 10.0, start: secs(10), duration: secs(10) },
-                vec![(0.0, 0.0), (10.0, 0.0), (15.0, 5.0), (20.0, 10.0), (30.0, 10.0)],
+                LoadProfile::Ramp {
+                    from: 0.0,
+                    to: 10.0,
+                    start: secs(10),
+                    duration: secs(10),
+                },
+                vec![
+                    (0.0, 0.0),
+                    (10.0, 0.0),
+                    (15.0, 5.0),
+                    (20.0, 10.0),
+                    (30.0, 10.0),
+                ],
             ),
             (
-                LoadProfile::Diurnal { mean: 5.0, amplitude: 10.0, period: secs(40), phase: secs(0) },
+                LoadProfile::Diurnal {
+                    mean: 5.0,
+                    amplitude: 10.0,
+                    period: secs(40),
+                    phase: secs(0),
+                },
                 vec![(0.0, 5.0), (10.0, 15.0), (20.0, 5.0), (30.0, 0.0)],
             ),
             (
-                LoadProfile::Burst { base: 1.0, peak: 9.0, start: secs(5), duration: secs(2), every: Some(secs(10)) },
-                vec![(0.0, 1.0), (5.0, 9.0), (6.9, 9.0), (7.0, 1.0), (15.5, 9.0), (17.5, 1.0)],
+                LoadProfile::Burst {
+                    base: 1.0,
+                    peak: 9.0,
+                    start: secs(5),
+                    duration: secs(2),
+                    every: Some(secs(10)),
+                },
+                vec![
+                    (0.0, 1.0),
+                    (5.0, 9.0),
+                    (6.9, 9.0),
+                    (7.0, 1.0),
+                    (15.5, 9.0),
+                    (17.5, 1.0),
+                ],
             ),
             (
-                LoadProfile::IdleThenBurst { idle: secs(15), rate: 2.0, duration: Some(secs(5)) },
-                vec![(0.0, 0.0), (14.9, 0.0), (15.0, 2.0), (19.9, 2.0), (20.0, 0.0)],
+                LoadProfile::IdleThenBurst {
+                    idle: secs(15),
+                    rate: 2.0,
+                    duration: Some(secs(5)),
+                },
+                vec![
+                    (0.0, 0.0),
+                    (14.9, 0.0),
+                    (15.0, 2.0),
+                    (19.9, 2.0),
+                    (20.0, 0.0),
+                ],
             ),
             (
                 LoadProfile::Piecewise {
                     segments: vec![
-                        Segment { duration: secs(10), profile: LoadProfile::Constant { rate: 1.0 } },
                         Segment {
                             duration: secs(10),
-                            profile: LoadProfile::Ramp { from: 0.0, to: 10.0, start: secs(0), duration: secs(10) },
+                            profile: LoadProfile::Constant { rate: 1.0 },
+                        },
+                        Segment {
+                            duration: secs(10),
+                            profile: LoadProfile::Ramp {
+                                from: 0.0,
+                                to: 10.0,
+                                start: secs(0),
+                                duration: secs(10),
+                            },
                         },
                     ],
                 },
@@ -560,18 +769,43 @@ mod tests {
     fn integrals_match_numeric_integration() {
         let profiles = vec![
             step(),
-            LoadProfile::Ramp { from: 1.0, to: 9.0, start: secs(3), duration: secs(4) },
-            LoadProfile::Diurnal { mean: 5.0, amplitude: 3.0, period: secs(20), phase: secs(2) },
-            LoadProfile::Burst { base: 1.0, peak: 9.0, start: secs(5), duration: secs(2), every: Some(secs(4)) },
-            LoadProfile::IdleThenBurst { idle: secs(3), rate: 2.0, duration: None },
+            LoadProfile::Ramp {
+                from: 1.0,
+                to: 9.0,
+                start: secs(3),
+                duration: secs(4),
+            },
+            LoadProfile::Diurnal {
+                mean: 5.0,
+                amplitude: 3.0,
+                period: secs(20),
+                phase: secs(2),
+            },
+            LoadProfile::Burst {
+                base: 1.0,
+                peak: 9.0,
+                start: secs(5),
+                duration: secs(2),
+                every: Some(secs(4)),
+            },
+            LoadProfile::IdleThenBurst {
+                idle: secs(3),
+                rate: 2.0,
+                duration: None,
+            },
         ];
         for p in profiles {
             for (a, b) in [(0.0, 1.0), (2.5, 7.3), (59.95, 60.05), (0.0, 100.0)] {
                 let exact = p.integral(a, b);
                 let n = 200_000;
                 let h = (b - a) / n as f64;
-                let numeric: f64 = (0..n).map(|i| p.rate_at(a + h * (i as f64 + 0.5)) * h).sum();
-                assert!((exact - numeric).abs() < 1e-3 * (1.0 + numeric), "{p:?} [{a},{b}): {exact} vs {numeric}");
+                let numeric: f64 = (0..n)
+                    .map(|i| p.rate_at(a + h * (i as f64 + 0.5)) * h)
+                    .sum();
+                assert!(
+                    (exact - numeric).abs() < 1e-3 * (1.0 + numeric),
+                    "{p:?} [{a},{b}): {exact} vs {numeric}"
+                );
             }
         }
     }
@@ -586,7 +820,12 @@ mod tests {
 
     #[test]
     fn trace_parses_and_replays_exact_timestamps() {
-        let t = Trace::parse("timestamp_s,prompt_tokens,output_tokens\n0.5,100,10\n1.25\n1.25,7,\n", 1.0, false).unwrap();
+        let t = Trace::parse(
+            "timestamp_s,prompt_tokens,output_tokens\n0.5,100,10\n1.25\n1.25,7,\n",
+            1.0,
+            false,
+        )
+        .unwrap();
         assert_eq!(t.entries.len(), 3);
         let got: Vec<u64> = t.between(0, 2_000_000).iter().map(|e| e.0).collect();
         assert_eq!(got, vec![500_000, 1_250_000, 1_250_000]);

@@ -1,7 +1,8 @@
 //! The metric state of one replica: gauges, counters and histograms (never decreasing).
 
 use crate::histogram::{
-    Histogram, ITL_BUCKETS, LATENCY_BUCKETS, TTFT_BUCKETS, iteration_token_buckets, one_two_five_buckets,
+    Histogram, ITL_BUCKETS, LATENCY_BUCKETS, TTFT_BUCKETS, iteration_token_buckets,
+    one_two_five_buckets,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -24,8 +25,13 @@ pub enum FinishReason {
 
 impl FinishReason {
     /// All reasons, in label order.
-    pub const ALL: [FinishReason; 5] =
-        [FinishReason::Abort, FinishReason::Error, FinishReason::Length, FinishReason::Repetition, FinishReason::Stop];
+    pub const ALL: [FinishReason; 5] = [
+        FinishReason::Abort,
+        FinishReason::Error,
+        FinishReason::Length,
+        FinishReason::Repetition,
+        FinishReason::Stop,
+    ];
 
     /// The label value.
     pub fn as_str(self) -> &'static str {

@@ -59,8 +59,15 @@ pub fn builtin(accelerator: &str) -> Option<ReplicaProfile> {
         _ => return None,
     };
     Some(ReplicaProfile {
-        perf: Perf { alpha_ms: a, beta_ms: b, gamma_ms: g },
-        kv: KvPool { num_gpu_blocks: blocks, block_size: 16 },
+        perf: Perf {
+            alpha_ms: a,
+            beta_ms: b,
+            gamma_ms: g,
+        },
+        kv: KvPool {
+            num_gpu_blocks: blocks,
+            block_size: 16,
+        },
         max_num_seqs: seqs,
         max_num_batched_tokens: batched,
         cost,

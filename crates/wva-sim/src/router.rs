@@ -21,7 +21,9 @@ pub struct Candidate {
 impl Candidate {
     /// The least-loaded score: waiting (routed counted as waiting) + kv + running/max_num_seqs.
     pub fn score(&self) -> f64 {
-        (self.waiting + self.routed) as f64 + self.kv + self.running as f64 / f64::from(self.max_num_seqs.max(1))
+        (self.waiting + self.routed) as f64
+            + self.kv
+            + self.running as f64 / f64::from(self.max_num_seqs.max(1))
     }
 
     /// Saturated for flow control: waiting ≥ 5 or KV ≥ 0.8.
@@ -31,7 +33,12 @@ impl Candidate {
 }
 
 /// Picks a candidate (slice sorted by pod name); `None` when the slice is empty.
-pub fn pick(policy: Routing, cands: &[Candidate], rr_cursor: &mut u64, rng: &mut SimRng) -> Option<usize> {
+pub fn pick(
+    policy: Routing,
+    cands: &[Candidate],
+    rr_cursor: &mut u64,
+    rng: &mut SimRng,
+) -> Option<usize> {
     if cands.is_empty() {
         return None;
     }
@@ -63,16 +70,46 @@ mod tests {
     use crate::rng::stream;
 
     fn c(waiting: u64, kv: f64, routed: u64) -> Candidate {
-        Candidate { waiting, kv, running: 0, max_num_seqs: 48, routed }
+        Candidate {
+            waiting,
+            kv,
+            running: 0,
+            max_num_seqs: 48,
+            routed,
+        }
     }
 
     #[test]
     fn least_loaded_prefers_low_score_and_ties_go_to_the_first_name() {
         let mut rr = 0;
         let mut rng = stream(1, "route");
-        assert_eq!(pick(Routing::LeastLoaded, &[c(1, 0.1, 0), c(0, 0.1, 0)], &mut rr, &mut rng), Some(1));
-        assert_eq!(pick(Routing::LeastLoaded, &[c(0, 0.1, 0), c(0, 0.1, 0)], &mut rr, &mut rng), Some(0));
-        assert_eq!(pick(Routing::LeastLoaded, &[c(0, 0.1, 2), c(1, 0.1, 0)], &mut rr, &mut rng), Some(1));
+        assert_eq!(
+            pick(
+                Routing::LeastLoaded,
+                &[c(1, 0.1, 0), c(0, 0.1, 0)],
+                &mut rr,
+                &mut rng
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            pick(
+                Routing::LeastLoaded,
+                &[c(0, 0.1, 0), c(0, 0.1, 0)],
+                &mut rr,
+                &mut rng
+            ),
+            Some(0)
+        );
+        assert_eq!(
+            pick(
+                Routing::LeastLoaded,
+                &[c(0, 0.1, 2), c(1, 0.1, 0)],
+                &mut rr,
+                &mut rng
+            ),
+            Some(1)
+        );
     }
 
     #[test]
@@ -80,7 +117,9 @@ mod tests {
         let mut rr = 0;
         let mut rng = stream(1, "route");
         let cs = [c(0, 0.0, 0); 3];
-        let got: Vec<_> = (0..4).filter_map(|_| pick(Routing::RoundRobin, &cs, &mut rr, &mut rng)).collect();
+        let got: Vec<_> = (0..4)
+            .filter_map(|_| pick(Routing::RoundRobin, &cs, &mut rr, &mut rng))
+            .collect();
         assert_eq!(got, vec![0, 1, 2, 0]);
         for _ in 0..100 {
             assert!(pick(Routing::Random, &cs, &mut rr, &mut rng).is_some_and(|i| i < 3));

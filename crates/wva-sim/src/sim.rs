@@ -285,7 +285,11 @@ pub struct FleetSnapshot {
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 fn alphabet_string(bytes: &[u8], n: usize) -> String {
-    bytes.iter().take(n).map(|b| NAME_ALPHABET[*b as usize % NAME_ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .take(n)
+        .map(|b| NAME_ALPHABET[*b as usize % NAME_ALPHABET.len()] as char)
+        .collect()
 }
 
 /// The fleet simulation.
@@ -317,8 +321,9 @@ impl Simulation {
         for m in &cfg.models {
             let trace = m.load.load_trace().map_err(SimError::InvalidProfile)?;
             let zipf_cdf = if m.prefix_cache.enabled {
-                let w: Vec<f64> =
-                    (1..=m.prefix_cache.groups).map(|k| 1.0 / f64::from(k).powf(m.prefix_cache.zipf_s)).collect();
+                let w: Vec<f64> = (1..=m.prefix_cache.groups)
+                    .map(|k| 1.0 / f64::from(k).powf(m.prefix_cache.zipf_s))
+                    .collect();
                 let total: f64 = w.iter().sum();
                 w.iter()
                     .scan(0.0, |acc, x| {
@@ -348,8 +353,15 @@ impl Simulation {
         }
         let mut variants = Vec::new();
         for v in &cfg.variants {
-            let model = cfg.models.iter().position(|m| m.name == v.model).ok_or_else(|| SimError::UnknownModel(v.model.clone()))?;
-            let h: [u8; 32] = Sha256::digest(format!("{}/{}/{}", cfg.namespace, v.name, v.accelerator).as_bytes()).into();
+            let model = cfg
+                .models
+                .iter()
+                .position(|m| m.name == v.model)
+                .ok_or_else(|| SimError::UnknownModel(v.model.clone()))?;
+            let h: [u8; 32] = Sha256::digest(
+                format!("{}/{}/{}", cfg.namespace, v.name, v.accelerator).as_bytes(),
+            )
+            .into();
             variants.push(VariantState {
                 cfg: v.clone(),
                 model,
@@ -433,12 +445,22 @@ impl Simulation {
         self.log.since(since)
     }
 
-    fn event(&mut self, kind: EventKind, variant: Option<&str>, pod: Option<&str>, v: BTreeMap<String, serde_json::Value>) {
-        self.log.push(self.now_us, self.wall_ms, kind, variant, pod, v);
+    fn event(
+        &mut self,
+        kind: EventKind,
+        variant: Option<&str>,
+        pod: Option<&str>,
+        v: BTreeMap<String, serde_json::Value>,
+    ) {
+        self.log
+            .push(self.now_us, self.wall_ms, kind, variant, pod, v);
     }
 
     fn variant_index(&self, name: &str) -> Result<usize, SimError> {
-        self.variants.iter().position(|v| v.cfg.name == name).ok_or_else(|| SimError::UnknownVariant(name.to_owned()))
+        self.variants
+            .iter()
+            .position(|v| v.cfg.name == name)
+            .ok_or_else(|| SimError::UnknownVariant(name.to_owned()))
     }
 
     /// Counts of a variant.
@@ -448,7 +470,10 @@ impl Simulation {
     }
 
     fn counts_of(&self, vi: usize) -> ReplicaCounts {
-        let mut c = ReplicaCounts { spec_replicas: self.variants[vi].spec, ..Default::default() };
+        let mut c = ReplicaCounts {
+            spec_replicas: self.variants[vi].spec,
+            ..Default::default()
+        };
         for p in self.pods.values().filter(|p| p.variant == vi) {
             match p.state {
                 PodState::Starting => c.starting += 1,
@@ -465,13 +490,21 @@ impl Simulation {
     pub fn set_replicas(&mut self, variant: &str, n: u64) -> Result<ReplicaCounts, SimError> {
         let vi = self.variant_index(variant)?;
         if n > u64::from(self.cfg.max_replicas) {
-            return Err(SimError::TooManyReplicas { requested: n, max: self.cfg.max_replicas });
+            return Err(SimError::TooManyReplicas {
+                requested: n,
+                max: self.cfg.max_replicas,
+            });
         }
         let n = n as u32;
         let from = self.variants[vi].spec;
         if from != n {
             self.variants[vi].spec = n;
-            self.event(EventKind::ResizeRequested, Some(variant), None, values([("from", json!(from)), ("to", json!(n))]));
+            self.event(
+                EventKind::ResizeRequested,
+                Some(variant),
+                None,
+                values([("from", json!(from)), ("to", json!(n))]),
+            );
         }
         self.reconcile(vi);
         Ok(self.counts_of(vi))
@@ -488,8 +521,16 @@ impl Simulation {
             let mut victims: Vec<(u8, std::cmp::Reverse<u64>, String)> = self
                 .pods
                 .iter()
-                .filter(|(_, p)| p.variant == vi && matches!(p.state, PodState::Starting | PodState::Ready))
-                .map(|(n, p)| (u8::from(p.state != PodState::Starting), std::cmp::Reverse(p.created_us), n.clone()))
+                .filter(|(_, p)| {
+                    p.variant == vi && matches!(p.state, PodState::Starting | PodState::Ready)
+                })
+                .map(|(n, p)| {
+                    (
+                        u8::from(p.state != PodState::Starting),
+                        std::cmp::Reverse(p.created_us),
+                        n.clone(),
+                    )
+                })
                 .collect();
             victims.sort();
             for (_, _, name) in victims.into_iter().take((c.current - spec) as usize) {
@@ -501,16 +542,28 @@ impl Simulation {
     fn remove_or_drain(&mut self, name: &str) {
         let grace = self.cfg.termination_grace.as_micros() as u64;
         let now = self.now_us;
-        let Some(pod) = self.pods.get_mut(name) else { return };
+        let Some(pod) = self.pods.get_mut(name) else {
+            return;
+        };
         let vname = self.variants[pod.variant].cfg.name.clone();
         if pod.state == PodState::Starting {
             self.pods.remove(name);
-            self.event(EventKind::PodTerminated, Some(&vname), Some(name), values([("reason", json!("scaled_down_before_ready"))]));
+            self.event(
+                EventKind::PodTerminated,
+                Some(&vname),
+                Some(name),
+                values([("reason", json!("scaled_down_before_ready"))]),
+            );
         } else {
             pod.state = PodState::Draining;
             pod.since_us = now;
             pod.drain_deadline_us = now + grace;
-            self.event(EventKind::PodDraining, Some(&vname), Some(name), values([("grace_s", json!(grace as f64 / 1e6))]));
+            self.event(
+                EventKind::PodDraining,
+                Some(&vname),
+                Some(name),
+                values([("grace_s", json!(grace as f64 / 1e6))]),
+            );
         }
     }
 
@@ -521,13 +574,19 @@ impl Simulation {
             v.ordinal += 1;
             let mut rng = stream(self.cfg.seed, &format!("pod/{}/{}", v.cfg.name, ord));
             let bytes: Vec<u8> = (0..5).map(|_| below(&mut rng, 256) as u8).collect();
-            let name = format!("{}-decode-{}-{}", v.cfg.name, v.template_hash, alphabet_string(&bytes, 5));
+            let name = format!(
+                "{}-decode-{}-{}",
+                v.cfg.name,
+                v.template_hash,
+                alphabet_string(&bytes, 5)
+            );
             let j = unit(&mut rng);
             if self.used_names.insert(name.clone()) {
                 break (name, j);
             }
         };
-        let delay = self.cfg.startup_delay.as_micros() as f64 + (2.0 * jitter_unit - 1.0) * self.cfg.startup_jitter.as_micros() as f64;
+        let delay = self.cfg.startup_delay.as_micros() as f64
+            + (2.0 * jitter_unit - 1.0) * self.cfg.startup_jitter.as_micros() as f64;
         let target = self.now_us + delay.max(0.0).round() as u64;
         let ready_at = target.div_ceil(self.tick_us) * self.tick_us;
         let v = &self.variants[vi];
@@ -556,13 +615,21 @@ impl Simulation {
                 last_gen_tokens: 0,
             },
         );
-        self.event(EventKind::PodCreated, Some(&vname), Some(&name), values([("ready_at_s", json!(ready_at as f64 / 1e6))]));
+        self.event(
+            EventKind::PodCreated,
+            Some(&vname),
+            Some(&name),
+            values([("ready_at_s", json!(ready_at as f64 / 1e6))]),
+        );
     }
 
     /// Kills a pod at once (in-flight requests are lost); the variant creates a replacement
     /// unless it is being scaled down.
     pub fn kill(&mut self, pod: &str) -> Result<(), SimError> {
-        let p = self.pods.remove(pod).ok_or_else(|| SimError::UnknownPod(pod.to_owned()))?;
+        let p = self
+            .pods
+            .remove(pod)
+            .ok_or_else(|| SimError::UnknownPod(pod.to_owned()))?;
         let vi = p.variant;
         let lost = p.engine.in_flight();
         self.models[self.variants[vi].model].totals.lost += lost;
@@ -570,7 +637,12 @@ impl Simulation {
             self.live_version += 1;
         }
         let vname = self.variants[vi].cfg.name.clone();
-        self.event(EventKind::PodKilled, Some(&vname), Some(pod), values([("lost_requests", json!(lost))]));
+        self.event(
+            EventKind::PodKilled,
+            Some(&vname),
+            Some(pod),
+            values([("lost_requests", json!(lost))]),
+        );
         self.reconcile(vi);
         Ok(())
     }
@@ -578,12 +650,24 @@ impl Simulation {
     /// Sets (or clears, with the default `Fault`) a fault on a pod.
     pub fn fault(&mut self, pod: &str, fault: Fault) -> Result<(), SimError> {
         let now = self.now_us;
-        let p = self.pods.get_mut(pod).ok_or_else(|| SimError::UnknownPod(pod.to_owned()))?;
+        let p = self
+            .pods
+            .get_mut(pod)
+            .ok_or_else(|| SimError::UnknownPod(pod.to_owned()))?;
         let until = fault.duration.map(|d| now + d.as_micros() as u64);
-        p.fault = if fault == Fault::default() { None } else { Some((fault, until)) };
+        p.fault = if fault == Fault::default() {
+            None
+        } else {
+            Some((fault, until))
+        };
         let vname = self.variants[p.variant].cfg.name.clone();
         let v = serde_json::to_value(fault).unwrap_or_default();
-        self.event(EventKind::FaultSet, Some(&vname), Some(pod), values([("fault", v)]));
+        self.event(
+            EventKind::FaultSet,
+            Some(&vname),
+            Some(pod),
+            values([("fault", v)]),
+        );
         Ok(())
     }
 
@@ -591,7 +675,11 @@ impl Simulation {
     pub fn set_load(&mut self, model: &str, profile: LoadProfile) -> Result<(), SimError> {
         profile.validate().map_err(SimError::InvalidProfile)?;
         let trace = profile.load_trace().map_err(SimError::InvalidProfile)?;
-        let mi = self.models.iter().position(|m| m.cfg.name == model).ok_or_else(|| SimError::UnknownModel(model.to_owned()))?;
+        let mi = self
+            .models
+            .iter()
+            .position(|m| m.cfg.name == model)
+            .ok_or_else(|| SimError::UnknownModel(model.to_owned()))?;
         let now = self.now_us;
         let m = &mut self.models[mi];
         m.load = profile.clone();
@@ -602,7 +690,13 @@ impl Simulation {
             EventKind::LoadChanged,
             None,
             None,
-            values([("rate", json!(rate)), ("profile", serde_json::to_value(&profile).unwrap_or_default())]),
+            values([
+                ("rate", json!(rate)),
+                (
+                    "profile",
+                    serde_json::to_value(&profile).unwrap_or_default(),
+                ),
+            ]),
         );
         self.log.set_last_model(model);
         Ok(())
@@ -610,7 +704,10 @@ impl Simulation {
 
     /// Current offered rate per model (req/s).
     pub fn load(&self) -> BTreeMap<String, f64> {
-        self.models.iter().map(|m| (m.cfg.name.clone(), self.rate_now(m))).collect()
+        self.models
+            .iter()
+            .map(|m| (m.cfg.name.clone(), self.rate_now(m)))
+            .collect()
     }
 
     fn rate_now(&self, m: &ModelState) -> f64 {
@@ -622,18 +719,26 @@ impl Simulation {
     }
 
     fn apply_scheduled(&mut self) {
-        while self.next_scheduled < self.schedule.len() && self.schedule[self.next_scheduled].at.as_micros() as u64 <= self.now_us {
+        while self.next_scheduled < self.schedule.len()
+            && self.schedule[self.next_scheduled].at.as_micros() as u64 <= self.now_us
+        {
             let ev = self.schedule[self.next_scheduled].clone();
             self.next_scheduled += 1;
             // A scheduled action that no longer applies (a pod index past the end) is skipped.
             let _ = match ev.action {
                 Action::SetLoad { model, profile } => self.set_load(&model, profile),
-                Action::Resize { variant, replicas } => self.set_replicas(&variant, u64::from(replicas)).map(|_| ()),
+                Action::Resize { variant, replicas } => {
+                    self.set_replicas(&variant, u64::from(replicas)).map(|_| ())
+                }
                 Action::KillPod { variant, index } => match self.nth_pod(&variant, index) {
                     Some(p) => self.kill(&p),
                     None => Ok(()),
                 },
-                Action::Fault { variant, index, fault } => match self.nth_pod(&variant, index) {
+                Action::Fault {
+                    variant,
+                    index,
+                    fault,
+                } => match self.nth_pod(&variant, index) {
                     Some(p) => self.fault(&p, fault),
                     None => Ok(()),
                 },
@@ -646,7 +751,9 @@ impl Simulation {
         let vi = self.variant_index(variant).ok()?;
         self.pods
             .iter()
-            .filter(|(_, p)| p.variant == vi && matches!(p.state, PodState::Starting | PodState::Ready))
+            .filter(|(_, p)| {
+                p.variant == vi && matches!(p.state, PodState::Starting | PodState::Ready)
+            })
             .nth(index)
             .map(|(n, _)| n.clone())
     }
@@ -659,10 +766,10 @@ impl Simulation {
         // Faults expire; Starting pods become Ready.
         let mut became_ready = Vec::new();
         for (name, p) in self.pods.iter_mut() {
-            if let Some((_, Some(until))) = p.fault {
-                if until <= t0 {
-                    p.fault = None;
-                }
+            if let Some((_, Some(until))) = p.fault
+                && until <= t0
+            {
+                p.fault = None;
             }
             if p.state == PodState::Starting && p.ready_at_us <= t0 {
                 p.state = PodState::Ready;
@@ -675,7 +782,12 @@ impl Simulation {
         }
         for (name, vi) in became_ready {
             let vname = self.variants[vi].cfg.name.clone();
-            self.event(EventKind::PodReady, Some(&vname), Some(&name), BTreeMap::new());
+            self.event(
+                EventKind::PodReady,
+                Some(&vname),
+                Some(&name),
+                BTreeMap::new(),
+            );
         }
         for v in &mut self.variants {
             v.routed_tick = 0;
@@ -716,13 +828,20 @@ impl Simulation {
             for r in recs {
                 let m = &mut self.models[mi];
                 match r.reason {
-                    FinishReason::Stop | FinishReason::Length | FinishReason::Repetition => m.totals.completed += 1,
+                    FinishReason::Stop | FinishReason::Length | FinishReason::Repetition => {
+                        m.totals.completed += 1
+                    }
                     FinishReason::Abort => m.totals.aborted += 1,
                     FinishReason::Error => m.totals.errored += 1,
                 }
                 let gw = m.gateway_arrival.remove(&r.id).unwrap_or(r.arrival_us);
                 if keep {
-                    self.records.push(PlacedRecord { model: mi, variant: vi, gateway_arrival_us: gw, record: r });
+                    self.records.push(PlacedRecord {
+                        model: mi,
+                        variant: vi,
+                        gateway_arrival_us: gw,
+                        record: r,
+                    });
                 }
             }
         }
@@ -772,7 +891,9 @@ impl Simulation {
                 let b = t1.saturating_sub(origin) as f64 / 1e6;
                 let lambda = m.load.integral(a, b);
                 let n = poisson(&mut m.arrivals, lambda);
-                let mut offs: Vec<u64> = (0..n).map(|_| (unit(&mut m.arrivals) * tick_us as f64) as u64).collect();
+                let mut offs: Vec<u64> = (0..n)
+                    .map(|_| (unit(&mut m.arrivals) * tick_us as f64) as u64)
+                    .collect();
                 offs.sort_unstable();
                 arrivals.extend(offs.into_iter().map(|o| (t0 + o, None, None)));
             }
@@ -796,7 +917,11 @@ impl Simulation {
                 None
             } else {
                 let u = unit(&mut rng);
-                Some(m.zipf_cdf.partition_point(|&c| c < u).min(m.zipf_cdf.len() - 1) as u32)
+                Some(
+                    m.zipf_cdf
+                        .partition_point(|&c| c < u)
+                        .min(m.zipf_cdf.len() - 1) as u32,
+                )
             };
             new_reqs.push(Request {
                 id,
@@ -830,7 +955,10 @@ impl Simulation {
         let mut queue: VecDeque<GatewayReq> = std::mem::take(&mut self.models[mi].gateway);
         let mut held = VecDeque::new();
         let mut holding = false;
-        let mut route_one = |sim: &mut Simulation, mut g: GatewayReq, held: &mut VecDeque<GatewayReq>, holding: &mut bool| {
+        let mut route_one = |sim: &mut Simulation,
+                             mut g: GatewayReq,
+                             held: &mut VecDeque<GatewayReq>,
+                             holding: &mut bool| {
             if *holding || cands.is_empty() || (flow && cands.iter().all(Candidate::saturated)) {
                 *holding = true;
                 held.push_back(g);
@@ -874,7 +1002,10 @@ impl Simulation {
                 ModelStatus {
                     name: m.cfg.name.clone(),
                     offered_rate: self.rate_now(m),
-                    next_change_s: m.load.next_change(t).map(|x| x + m.load_origin_us as f64 / 1e6),
+                    next_change_s: m
+                        .load
+                        .next_change(t)
+                        .map(|x| x + m.load_origin_us as f64 / 1e6),
                     gateway_queue: m.gateway.len() as u64,
                     totals: m.totals,
                     mean_prompt_tokens: m.prompt.mean(),
@@ -886,7 +1017,12 @@ impl Simulation {
 
     /// In-flight requests of a model: gateway queue plus every pod's pending, waiting and running.
     pub fn in_flight(&self, model: usize) -> u64 {
-        let pods: u64 = self.pods.values().filter(|p| self.variants[p.variant].model == model).map(|p| p.engine.in_flight()).sum();
+        let pods: u64 = self
+            .pods
+            .values()
+            .filter(|p| self.variants[p.variant].model == model)
+            .map(|p| p.engine.in_flight())
+            .sum();
         pods + self.models.get(model).map_or(0, |m| m.gateway.len() as u64)
     }
 
@@ -918,12 +1054,20 @@ impl Simulation {
                 gpus_per_replica: v.cfg.gpus_per_replica,
                 counts: self.counts_of(vi),
                 load_rps: v.ewma_load,
-                kv_avg: if ready > 0 { kv_sum / f64::from(ready) } else { 0.0 },
+                kv_avg: if ready > 0 {
+                    kv_sum / f64::from(ready)
+                } else {
+                    0.0
+                },
                 kv_max,
                 waiting,
                 running,
                 tokens_per_s: v.ewma_tokens,
-                max_rate_per_replica: capacity::max_rate(&v.profile, m.prompt.mean(), m.output.mean()),
+                max_rate_per_replica: capacity::max_rate(
+                    &v.profile,
+                    m.prompt.mean(),
+                    m.output.mean(),
+                ),
                 profile: v.profile,
             });
         }
@@ -987,7 +1131,16 @@ impl Simulation {
     pub fn gateway_queues(&self) -> Vec<(String, u64, u64)> {
         self.models
             .iter()
-            .map(|m| (m.cfg.name.clone(), m.gateway.len() as u64, m.gateway.iter().map(|g| u64::from(g.req.prompt_tokens)).sum()))
+            .map(|m| {
+                (
+                    m.cfg.name.clone(),
+                    m.gateway.len() as u64,
+                    m.gateway
+                        .iter()
+                        .map(|g| u64::from(g.req.prompt_tokens))
+                        .sum(),
+                )
+            })
             .collect()
     }
 
@@ -1015,4 +1168,4 @@ impl Simulation {
 
 #[cfg(test)]
 #[path = "sim_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -28,7 +28,12 @@ fn run_for(sim: &mut Simulation, secs: f64) {
 }
 
 fn states(sim: &Simulation, variant: &str) -> Vec<(String, PodState)> {
-    sim.snapshot().pods.into_iter().filter(|p| p.variant == variant).map(|p| (p.name, p.state)).collect()
+    sim.snapshot()
+        .pods
+        .into_iter()
+        .filter(|p| p.variant == variant)
+        .map(|p| (p.name, p.state))
+        .collect()
 }
 
 #[test]
@@ -42,7 +47,11 @@ fn pods_become_ready_exactly_at_created_plus_delay_rounded_up_to_a_tick() {
     sim.tick(); // tick starting at 1.3 s
     let c = sim.counts("cheap").unwrap();
     assert_eq!((c.ready, c.starting, c.current), (2, 0, 2));
-    let ready = sim.events_since(0).iter().find(|e| e.kind == EventKind::PodReady).unwrap();
+    let ready = sim
+        .events_since(0)
+        .iter()
+        .find(|e| e.kind == EventKind::PodReady)
+        .unwrap();
     assert!((ready.t - 1.3).abs() < 1e-9, "{}", ready.t);
 }
 
@@ -51,7 +60,8 @@ fn pod_names_follow_kubernetes_and_are_never_reused() {
     let mut sim = Simulation::new(config(0.0)).unwrap();
     let mut seen = HashSet::new();
     for round in 0..20 {
-        sim.set_replicas("cheap", if round % 2 == 0 { 5 } else { 0 }).unwrap();
+        sim.set_replicas("cheap", if round % 2 == 0 { 5 } else { 0 })
+            .unwrap();
         run_for(&mut sim, 5.0);
         for (name, _) in states(&sim, "cheap") {
             let parts: Vec<&str> = name.rsplitn(3, '-').collect();
@@ -61,9 +71,24 @@ fn pod_names_follow_kubernetes_and_are_never_reused() {
             seen.insert(name);
         }
     }
-    let created = sim.events_since(0).iter().filter(|e| e.kind == EventKind::PodCreated && e.variant.as_deref() == Some("cheap")).count();
-    let unique: HashSet<_> = sim.events_since(0).iter().filter(|e| e.kind == EventKind::PodCreated).filter_map(|e| e.pod.clone()).collect();
-    assert_eq!(unique.len(), sim.events_since(0).iter().filter(|e| e.kind == EventKind::PodCreated).count());
+    let created = sim
+        .events_since(0)
+        .iter()
+        .filter(|e| e.kind == EventKind::PodCreated && e.variant.as_deref() == Some("cheap"))
+        .count();
+    let unique: HashSet<_> = sim
+        .events_since(0)
+        .iter()
+        .filter(|e| e.kind == EventKind::PodCreated)
+        .filter_map(|e| e.pod.clone())
+        .collect();
+    assert_eq!(
+        unique.len(),
+        sim.events_since(0)
+            .iter()
+            .filter(|e| e.kind == EventKind::PodCreated)
+            .count()
+    );
     assert!(created > 20);
 }
 
@@ -77,14 +102,29 @@ fn scale_down_removes_starting_pods_first_then_the_newest_ready() {
     run_for(&mut sim, 3.0);
     sim.set_replicas("cheap", 4).unwrap(); // one Starting pod
     let all = states(&sim, "cheap");
-    let starting: Vec<_> = all.iter().filter(|p| p.1 == PodState::Starting).map(|p| p.0.clone()).collect();
-    let newest_ready: Vec<_> = all.iter().filter(|p| p.1 == PodState::Ready && !old.contains(&p.0)).map(|p| p.0.clone()).collect();
+    let starting: Vec<_> = all
+        .iter()
+        .filter(|p| p.1 == PodState::Starting)
+        .map(|p| p.0.clone())
+        .collect();
+    let newest_ready: Vec<_> = all
+        .iter()
+        .filter(|p| p.1 == PodState::Ready && !old.contains(&p.0))
+        .map(|p| p.0.clone())
+        .collect();
     assert_eq!((starting.len(), newest_ready.len()), (1, 1));
     let c = sim.set_replicas("cheap", 2).unwrap();
     assert_eq!((c.current, c.draining), (2, 1));
     let after = states(&sim, "cheap");
-    assert!(!after.iter().any(|p| p.0 == starting[0]), "starting pod removed at once");
-    assert!(after.iter().any(|p| p.0 == newest_ready[0] && p.1 == PodState::Draining));
+    assert!(
+        !after.iter().any(|p| p.0 == starting[0]),
+        "starting pod removed at once"
+    );
+    assert!(
+        after
+            .iter()
+            .any(|p| p.0 == newest_ready[0] && p.1 == PodState::Draining)
+    );
     for o in &old {
         assert!(after.iter().any(|p| &p.0 == o && p.1 == PodState::Ready));
     }
@@ -98,13 +138,25 @@ fn drain_completes_or_aborts_at_grace() {
     let mut sim = Simulation::new(cfg).unwrap();
     run_for(&mut sim, 6.0);
     sim.set_replicas("cheap", 1).unwrap();
-    let draining = states(&sim, "cheap").into_iter().find(|p| p.1 == PodState::Draining).unwrap().0;
+    let draining = states(&sim, "cheap")
+        .into_iter()
+        .find(|p| p.1 == PodState::Draining)
+        .unwrap()
+        .0;
     let t_drain = sim.now_us();
     run_for(&mut sim, 2.9);
-    assert!(states(&sim, "cheap").iter().any(|p| p.0 == draining), "still draining before grace");
+    assert!(
+        states(&sim, "cheap").iter().any(|p| p.0 == draining),
+        "still draining before grace"
+    );
     run_for(&mut sim, 0.2);
     assert!(!states(&sim, "cheap").iter().any(|p| p.0 == draining));
-    let term = sim.events_since(0).iter().rev().find(|e| e.kind == EventKind::PodTerminated && e.pod.as_deref() == Some(&draining)).unwrap();
+    let term = sim
+        .events_since(0)
+        .iter()
+        .rev()
+        .find(|e| e.kind == EventKind::PodTerminated && e.pod.as_deref() == Some(&draining))
+        .unwrap();
     assert_eq!(term.values["reason"], "grace_expired");
     assert!(term.values["aborted"].as_u64().unwrap() > 0);
     assert!((term.t - (t_drain as f64 / 1e6 + 3.0)).abs() <= 0.1 + 1e-9);
@@ -160,9 +212,18 @@ fn gateway_queue_times_out() {
 #[test]
 fn set_replicas_bounds_and_unknown_names() {
     let mut sim = Simulation::new(config(0.0)).unwrap();
-    assert!(matches!(sim.set_replicas("cheap", 10_001), Err(SimError::TooManyReplicas { .. })));
-    assert_eq!(sim.set_replicas("nope", 1), Err(SimError::UnknownVariant("nope".into())));
-    assert_eq!(sim.set_replicas("cheap", 3).unwrap(), sim.set_replicas("cheap", 3).unwrap());
+    assert!(matches!(
+        sim.set_replicas("cheap", 10_001),
+        Err(SimError::TooManyReplicas { .. })
+    ));
+    assert_eq!(
+        sim.set_replicas("nope", 1),
+        Err(SimError::UnknownVariant("nope".into()))
+    );
+    assert_eq!(
+        sim.set_replicas("cheap", 3).unwrap(),
+        sim.set_replicas("cheap", 3).unwrap()
+    );
 }
 
 fn run_scripted(seed: u64) -> (Vec<String>, String) {
@@ -179,7 +240,8 @@ fn run_scripted(seed: u64) -> (Vec<String>, String) {
             sim.kill(&p).unwrap();
         }
         if k == 200 {
-            sim.set_load(MODEL, LoadProfile::Constant { rate: 2.0 }).unwrap();
+            sim.set_load(MODEL, LoadProfile::Constant { rate: 2.0 })
+                .unwrap();
             sim.set_replicas("fast", 0).unwrap();
         }
         sim.tick();
@@ -187,7 +249,11 @@ fn run_scripted(seed: u64) -> (Vec<String>, String) {
             digests.push(sim.digest());
         }
     }
-    let log: Vec<String> = sim.events_since(0).iter().map(Event::deterministic_line).collect();
+    let log: Vec<String> = sim
+        .events_since(0)
+        .iter()
+        .map(Event::deterministic_line)
+        .collect();
     (digests, log.join("\n"))
 }
 
