@@ -20,8 +20,10 @@ pub mod gpu;
 pub mod inventory;
 pub mod labels;
 pub mod lease;
+pub mod scale_from_zero;
 pub mod status;
 pub mod target;
+pub mod triggers;
 pub mod workload;
 
 #[cfg(test)]
