@@ -1,5 +1,6 @@
 //! Property tests of the exposition parser: render arbitrary series to text, parse them back,
 //! compare; and arbitrary input never panics.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 
 use proptest::prelude::*;
 use wva_collector::parse_exposition;

@@ -1,4 +1,5 @@
 //! The parser on realistic vLLM exposition text (spec/sim.md §2.5–2.6).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 
 use wva_collector::parse::{MetricType, Sample};
 use wva_collector::parse_exposition;
