@@ -3,8 +3,10 @@
 //! The `VariantAutoscaling` CRD types and manifest ([`crd`]), and the pure functions the
 //! controller is built from: accelerator resolution ([`accelerator`]), scale targets and the
 //! `scaleTargetRef` index ([`target`]), status and conditions ([`status`]), the inventory over
-//! store snapshots ([`inventory`]), the GPU inventory for the limiter ([`gpu`]) and the
-//! configuration of `wva-manager run` ([`config`]). None of them performs I/O.
+//! store snapshots ([`inventory`]), the GPU inventory for the limiter ([`gpu`]), Event notes
+//! ([`events`]), trigger rules ([`triggers`]), scale-from-zero candidates ([`scale_from_zero`]),
+//! leader-election parameters ([`lease`]) and the configuration of `wva-manager run`
+//! ([`config`]). None of them performs I/O.
 //!
 //! ```
 //! let yaml = wva_k8s::crd::crd_yaml();
