@@ -395,7 +395,9 @@ pub struct CollectedSnapshot {
     pub taken_at: SystemTime,
     /// `"prometheus"` or `"scrape"`.
     pub source: String,
-    /// Every requested model.
+    /// Every requested model (JSON: a list of `{model, snapshot}` objects, since JSON object keys
+    /// must be strings).
+    #[serde(with = "model_map")]
     pub models: BTreeMap<ModelKey, ModelSnapshot>,
     /// One report per (query, batch) read.
     pub queries: Vec<QueryReport>,
@@ -414,6 +416,44 @@ impl CollectedSnapshot {
             queries: Vec::new(),
             deployments: Vec::new(),
         }
+    }
+}
+
+mod model_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ModelSnapshot;
+    use crate::model::ModelKey;
+
+    #[derive(Serialize)]
+    struct EntryRef<'a> {
+        model: &'a ModelKey,
+        snapshot: &'a ModelSnapshot,
+    }
+
+    #[derive(Deserialize)]
+    struct Entry {
+        model: ModelKey,
+        snapshot: ModelSnapshot,
+    }
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<ModelKey, ModelSnapshot>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            map.iter()
+                .map(|(model, snapshot)| EntryRef { model, snapshot }),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ModelKey, ModelSnapshot>, D::Error> {
+        let v = Vec::<Entry>::deserialize(d)?;
+        Ok(v.into_iter().map(|e| (e.model, e.snapshot)).collect())
     }
 }
 
@@ -445,6 +485,36 @@ mod tests {
         assert!(r.set(Field::QueueLength, 3.0).is_ok());
         assert_eq!(r.queue_length, Some(3.0));
         assert!(!r.absent.contains_key(&Field::QueueLength));
+    }
+
+    #[test]
+    fn a_collected_snapshot_round_trips_through_json() {
+        let mut snap = CollectedSnapshot::empty("prometheus");
+        let mut m = ModelSnapshot::unavailable(vec![(
+            QueryName::ReplicaLastSample,
+            CollectorError::ShuttingDown,
+        )]);
+        let mut r =
+            ReplicaRecord::new("p", VariantRef::new("ns", "v"), Duration::from_millis(1500));
+        r.set(Field::KvCacheUsage, 0.5).unwrap();
+        m.replicas.insert("p".into(), r);
+        snap.models.insert(ModelKey::new("ns", "m"), m);
+        let json = serde_json::to_value(&snap).unwrap();
+        assert_eq!(json["models"][0]["model"]["model_id"], "m");
+        assert_eq!(
+            json["models"][0]["snapshot"]["replicas"]["p"]["sample_age"],
+            1.5
+        );
+        assert_eq!(
+            json["models"][0]["snapshot"]["errors"][0][1]["kind"],
+            "shutting_down"
+        );
+        let back: CollectedSnapshot = serde_json::from_value(json).unwrap();
+        assert_eq!(back.models.len(), 1);
+        assert_eq!(
+            back.models[&ModelKey::new("ns", "m")].replicas["p"].kv_cache_usage,
+            Some(0.5)
+        );
     }
 
     #[test]

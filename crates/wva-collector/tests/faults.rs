@@ -1,4 +1,5 @@
 //! Fault tests against an in-test HTTP server standing in for Prometheus (spec §10.2).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 

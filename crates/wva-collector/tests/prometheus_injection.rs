@@ -1,4 +1,5 @@
 //! Hostile model IDs never break or widen a query, on a real Prometheus (spec §10.3).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! One refresh sends as many PromQL queries for 1000 models as for 1 (spec §4.6, §10.1),
 //! counted by Prometheus's own `prometheus_http_requests_total{handler="/api/v1/query"}`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 

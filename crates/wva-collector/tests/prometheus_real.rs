@@ -1,5 +1,6 @@
 //! Integration tests against a real Prometheus (spec §10.1): per-pod values, ratios, retention,
 //! cache_config join, NaN on no traffic, background refresh, stale pods.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 mod common;
 
