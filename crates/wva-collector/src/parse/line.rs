@@ -23,13 +23,18 @@ pub(crate) enum Line<'a> {
 /// Parses one line (without its `\n`). The error is the reason, without the line number.
 pub(crate) fn parse_line(line: &str) -> Result<Line<'_>, String> {
     let mut cur = Cursor { s: line, pos: 0 };
-    cur.skip_blanks();
+    let indented = cur.skip_blanks();
     match cur.peek() {
         None => Ok(Line::Blank),
         Some(b'#') => {
             cur.pos += 1;
             parse_comment(cur)
         }
+        // Prometheus keeps the blanks as part of the name and then rejects the name.
+        Some(_) if indented => Err(format!(
+            "a sample must start at the beginning of the line, got {}",
+            cur.excerpt_at(0)
+        )),
         Some(_) => parse_sample(cur).map(Line::Sample),
     }
 }
@@ -280,7 +285,12 @@ impl<'a> Cursor<'a> {
 
     /// Up to 32 characters from the cursor, quoted, for error messages.
     fn excerpt(&self) -> String {
-        let rest = self.rest();
+        self.excerpt_at(self.pos)
+    }
+
+    /// Up to 32 characters from byte `pos` (a character boundary), quoted.
+    fn excerpt_at(&self, pos: usize) -> String {
+        let rest = self.s.get(pos..).unwrap_or("");
         if rest.is_empty() {
             return "end of line".to_owned();
         }

@@ -6,8 +6,10 @@
 //! escapes `\\`, `\"` and `\n` (any other backslash pair is kept as written), optional commas
 //! between labels and a trailing one, Go float syntax for values (`NaN`, `±Inf`, `Infinity`
 //! in any case), optional integer timestamps in milliseconds, `#` comments, `# HELP` and
-//! `# TYPE` lines, blank lines, and a missing final newline. As in Prometheus, one malformed
-//! line rejects the whole text.
+//! `# TYPE` lines, blank lines, and a missing final newline. Blanks may stand around braces,
+//! `=`, commas and the value, but not before a sample's name (Prometheus then reads the blanks
+//! as part of an invalid name). As in Prometheus, one malformed line rejects the whole text;
+//! `tests/scrape_prometheus_differential.rs` checks all of this against a real Prometheus.
 //!
 //! ```
 //! use wva_collector::parse_exposition;
@@ -182,8 +184,8 @@ mod tests {
             "m{a=\"1\",b=\"2\",} 7",
             "m { a = \"1\" , b = \"2\" } 7",
             "m{a=\"1\" b=\"2\"} 7",
-            "  m{a=\"1\",b=\"2\"}7  ",
-            "\tm{a=\"1\",b=\"2\"}\t7\t",
+            "m{a=\"1\",b=\"2\"}7  ",
+            "m{a=\"1\",b=\"2\"}\t7\t",
         ] {
             let s = one(text);
             assert_eq!(s.label("a"), Some("1"), "{text:?}");
@@ -246,6 +248,8 @@ mod tests {
             "# TYPE 1m gauge",
             "# HELP ",
             "{a=\"1\"} 1",
+            " m 1",
+            "\tm 1",
         ] {
             assert!(parse_exposition(text).is_err(), "{text:?} should fail");
         }
@@ -253,7 +257,14 @@ mod tests {
 
     #[test]
     fn comment_look_alikes_are_comments() {
-        for text in ["#", "# HELP", "#HELP m x", "# TYPEm gauge", "# help m x"] {
+        for text in [
+            "#",
+            "# HELP",
+            "#HELP m x",
+            "# TYPEm gauge",
+            "# help m x",
+            "  # indented comment",
+        ] {
             let e = parse_exposition(text).unwrap();
             assert!(e.samples.is_empty() && e.types.is_empty(), "{text:?}");
         }
