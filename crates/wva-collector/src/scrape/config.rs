@@ -45,6 +45,22 @@ impl Default for ScrapeClientConfig {
     }
 }
 
+impl ScrapeClientConfig {
+    /// The defaults with a static bearer token taken from a configuration value, where an
+    /// empty (or blank) value means no token, as for `EPP_METRIC_READER_BEARER_TOKEN`.
+    pub fn with_token_value(value: &str) -> Self {
+        let token = if value.trim().is_empty() {
+            TokenSource::None
+        } else {
+            TokenSource::Static(crate::secret::Secret::new(value))
+        };
+        ScrapeClientConfig {
+            token,
+            ..ScrapeClientConfig::default()
+        }
+    }
+}
+
 /// What drives the scrape rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RoundMode {
@@ -122,5 +138,45 @@ impl ScrapeConfig {
             return bad("tracking_idle_timeout", "must be greater than 0");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_token_value_means_no_token() {
+        assert_eq!(
+            ScrapeClientConfig::with_token_value("  ").token,
+            TokenSource::None
+        );
+        assert!(matches!(
+            ScrapeClientConfig::with_token_value("abc").token,
+            TokenSource::Static(s) if s.expose() == "abc"
+        ));
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let c = ScrapeConfig {
+            max_concurrent_scrapes: 0,
+            ..ScrapeConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "scrape configuration: max_concurrent_scrapes must be at least 1"
+        );
+        assert!(ScrapeConfig::stepped().validate().is_ok());
+        let c = ScrapeConfig {
+            scrape_interval: Duration::ZERO,
+            ..ScrapeConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = ScrapeConfig {
+            scrape_interval: Duration::ZERO,
+            ..ScrapeConfig::stepped()
+        };
+        assert!(c.validate().is_ok(), "stepped rounds need no interval");
     }
 }
