@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wva_core::{
@@ -99,6 +100,36 @@ fn fleet(variants: usize) -> CycleInput {
     }
 }
 
+/// CPU time of this thread (Linux `/proc/thread-self/schedstat`), so that figures stay
+/// comparable on a machine shared with other builds; `None` elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+fn bench_plan_cpu(c: &mut Criterion) {
+    if thread_cpu_time().is_none() {
+        return;
+    }
+    let mut group = c.benchmark_group("plan_cpu");
+    group.sample_size(10);
+    for n in [100usize, 1_000, 10_000] {
+        let input = fleet(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
+            b.iter_custom(|iters| {
+                let start = thread_cpu_time().unwrap_or_default();
+                for _ in 0..iters {
+                    black_box(plan(black_box(input)).expect("plan"));
+                }
+                thread_cpu_time().unwrap_or_default().saturating_sub(start)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench_plan(c: &mut Criterion) {
     let mut group = c.benchmark_group("plan");
     group.sample_size(10);
@@ -112,5 +143,5 @@ fn bench_plan(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_plan);
+criterion_group!(benches, bench_plan, bench_plan_cpu);
 criterion_main!(benches);
