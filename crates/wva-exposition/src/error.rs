@@ -44,6 +44,14 @@ pub enum ExpositionError {
         #[source]
         source: serde_json::Error,
     },
+    /// The metrics TLS certificate or key could not be loaded or generated; the process should exit 1.
+    #[error("cannot load metrics TLS certificate from {path}: {message}")]
+    TlsCertificate {
+        /// Certificate directory (or what was being built).
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The static bearer token file could not be read.
     #[error("cannot read metrics token file {path}: {source}")]
     TokenFile {

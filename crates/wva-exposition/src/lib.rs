@@ -58,7 +58,7 @@ pub use self_metrics::{
     QUERY_BUCKETS, ReloadResult, ScalePatchMode, ScalePatchResult, SelfMetrics,
 };
 pub use server::{
-    BindAddress, MetricsAuth, ServerConfig, Servers, StaticToken, TOKEN_POLL_INTERVAL,
+    BindAddress, MetricsAuth, ServerConfig, Servers, StaticToken, TOKEN_POLL_INTERVAL, TlsConfig,
 };
 pub use variant::{
     Direction, PublishedVariant, ScalingReason, UNKNOWN_ACCELERATOR, VariantKey, desired_ratio,

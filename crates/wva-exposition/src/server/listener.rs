@@ -6,7 +6,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::exposition::Exposition;
 use crate::server::auth::MetricsAuth;
 use crate::server::routes::{ListenerKind, handle};
+use crate::server::tls::MetricsTls;
 
 /// Tunables of a listener (spec/exposition.md §7).
 #[derive(Debug, Clone)]
@@ -31,15 +33,47 @@ pub(crate) struct ListenerSettings {
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// What every connection of a listener shares.
+#[derive(Clone)]
+pub(crate) struct ConnectionContext {
+    /// Which listener.
+    pub(crate) kind: ListenerKind,
+    /// The registry and probe state.
+    pub(crate) exposition: Exposition,
+    /// Bearer-token protection.
+    pub(crate) auth: MetricsAuth,
+    /// TLS, when on.
+    pub(crate) tls: Option<MetricsTls>,
+}
+
+/// Serves one connection over `io` until it ends or the graceful shutdown closes it.
+async fn serve_io<I>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    context: &ConnectionContext,
+    watcher: Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let exposition = context.exposition.clone();
+    let auth = context.auth.clone();
+    let kind = context.kind;
+    let service =
+        service_fn(move |request| handle(exposition.clone(), kind, auth.clone(), request));
+    watcher
+        .watch(builder.serve_connection(TokioIo::new(io), service))
+        .await
+}
+
 /// Serves `listener` until `shutdown`, then drains connections for at most the drain timeout.
 pub(crate) async fn run(
     listener: TcpListener,
-    kind: ListenerKind,
-    exposition: Exposition,
-    auth: MetricsAuth,
+    context: ConnectionContext,
     settings: ListenerSettings,
     shutdown: CancellationToken,
 ) {
+    let kind = context.kind;
     let mut builder = Builder::new(TokioExecutor::new());
     if !settings.enable_http2 {
         builder = builder.http1_only();
@@ -70,15 +104,35 @@ pub(crate) async fn run(
                 }
             },
         };
-        let exposition = exposition.clone();
-        let auth = auth.clone();
-        let service =
-            service_fn(move |request| handle(exposition.clone(), kind, auth.clone(), request));
+        let context = context.clone();
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
+        let handshake_timeout = settings.header_read_timeout;
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection).await {
+            let served = match &context.tls {
+                None => serve_io(&builder, stream, &context, watcher).await,
+                Some(tls) => {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream));
+                    let tls_stream = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        done = handshake => match done {
+                            Ok(Ok(tls_stream)) => tls_stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(listener = kind.name(), %peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(listener = kind.name(), %peer, "TLS handshake timed out");
+                                return;
+                            }
+                        },
+                    };
+                    serve_io(&builder, tls_stream, &context, watcher).await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(listener = kind.name(), %peer, %error, "connection ended with an error");
             }
             drop(permit);

@@ -4,6 +4,7 @@ mod auth;
 mod bind;
 mod listener;
 mod routes;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use auth::{MetricsAuth, StaticToken, TOKEN_POLL_INTERVAL};
 pub use bind::BindAddress;
+pub use tls::TlsConfig;
 
 use crate::error::ExpositionError;
 use crate::exposition::Exposition;
-use listener::ListenerSettings;
+use listener::{ConnectionContext, ListenerSettings};
 use routes::ListenerKind;
+use tls::MetricsTls;
 
 /// Configuration of both listeners.
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct ServerConfig {
     pub enable_http2: bool,
     /// Protection of the metrics listener.
     pub auth: MetricsAuth,
+    /// TLS on the metrics listener (`--metrics-secure` or `--metrics-cert-path`); `None` is plain HTTP.
+    pub tls: Option<TlsConfig>,
     /// Time allowed to send request headers (10 s).
     pub header_read_timeout: Duration,
     /// Concurrent connections per listener (256).
@@ -46,6 +51,7 @@ impl Default for ServerConfig {
             probes: BindAddress::default_probes(),
             enable_http2: false,
             auth: MetricsAuth::None,
+            tls: None,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 256,
             drain_timeout: Duration::from_secs(2),
@@ -109,6 +115,10 @@ impl Exposition {
         config: ServerConfig,
         shutdown: CancellationToken,
     ) -> Result<Servers, ExpositionError> {
+        let tls = match (&config.tls, config.metrics) {
+            (Some(tls), BindAddress::Addr(_)) => Some(MetricsTls::new(tls, config.enable_http2)?),
+            _ => None,
+        };
         let metrics = bind(config.metrics, ListenerKind::Metrics).await?;
         let probes = bind(config.probes, ListenerKind::Probes).await?;
         let settings = ListenerSettings {
@@ -125,6 +135,12 @@ impl Exposition {
         if let MetricsAuth::Static(token) = &config.auth {
             servers.tasks.push(token.spawn_reloader(shutdown.clone()));
         }
+        if let Some(reloader) = tls
+            .as_ref()
+            .and_then(|t| t.spawn_reloader(shutdown.clone()))
+        {
+            servers.tasks.push(reloader);
+        }
         for (listener, kind) in [
             (metrics, ListenerKind::Metrics),
             (probes, ListenerKind::Probes),
@@ -137,11 +153,21 @@ impl Exposition {
                 ListenerKind::Probes => servers.probes_addr = Some(addr),
             }
             tracing::info!(listener = kind.name(), %addr, "serving");
+            let context = ConnectionContext {
+                kind,
+                exposition: self.clone(),
+                auth: match kind {
+                    ListenerKind::Metrics => config.auth.clone(),
+                    ListenerKind::Probes => MetricsAuth::None,
+                },
+                tls: match kind {
+                    ListenerKind::Metrics => tls.clone(),
+                    ListenerKind::Probes => None,
+                },
+            };
             servers.tasks.push(tokio::spawn(listener::run(
                 listener,
-                kind,
-                self.clone(),
-                config.auth.clone(),
+                context,
                 settings.clone(),
                 shutdown.clone(),
             )));

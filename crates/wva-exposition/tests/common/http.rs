@@ -81,3 +81,16 @@ pub fn encode_query(value: &str) -> String {
         })
         .collect()
 }
+
+/// Writes `bytes`, then reads whatever comes back until the server closes (at most 2 s).
+pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(bytes).await;
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        stream.read_to_end(&mut raw),
+    )
+    .await;
+    String::from_utf8_lossy(&raw).into_owned()
+}
