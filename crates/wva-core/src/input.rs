@@ -1,7 +1,7 @@
 //! `CycleInput`: everything one cycle decides from, as JSON (spec/core.md §8), and its
 //! validation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +112,7 @@ impl CycleInput {
     }
 
     pub(crate) fn validated(&self) -> Result<Validated, InputError> {
-        let mut seen = BTreeSet::new();
+        let mut seen = HashSet::new();
         for (i, v) in self.variants.iter().enumerate() {
             for (field, value) in [
                 ("name", &v.name),
@@ -139,7 +139,7 @@ impl CycleInput {
                 ));
             }
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = HashSet::new();
         for (i, r) in self.replicas.iter().enumerate() {
             for (field, value) in [
                 ("pod", &r.pod),

@@ -1,6 +1,6 @@
 //! One planning cycle: the order of stages of spec/core.md §6.4.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::config::saturation::{AnalyzerKind, SaturationSettings};
 use crate::config::scale_to_zero::ScaleToZeroPolicy;
@@ -36,32 +36,35 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
     let now = valid.now;
     let mut state = input.state.clone().unwrap_or_default();
 
-    // Group replicas by (namespace, variant) and variants by model, in canonical order.
-    let mut by_variant: BTreeMap<(&str, &str), Vec<&ReplicaMetrics>> = BTreeMap::new();
+    // Group replicas by (namespace, variant) and variants by model with hash maps (lookups
+    // only, so their order never reaches the output), then sort the models canonically.
+    let mut by_variant: HashMap<(&str, &str), Vec<&ReplicaMetrics>> = HashMap::new();
     for r in &input.replicas {
         by_variant
             .entry((r.namespace.as_str(), r.variant.as_str()))
             .or_default()
             .push(r);
     }
-    let mut by_model: BTreeMap<(&str, &str), Vec<&VariantState>> = BTreeMap::new();
+    let mut by_model: HashMap<(&str, &str), Vec<&VariantState>> = HashMap::new();
     for v in &input.variants {
         by_model
             .entry((v.namespace.as_str(), v.model_id.as_str()))
             .or_default()
             .push(v);
     }
+    let mut by_model: Vec<((&str, &str), Vec<&VariantState>)> = by_model.into_iter().collect();
+    by_model.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
     let mut models: Vec<ModelWork<'_>> = Vec::with_capacity(by_model.len());
     for ((ns, model_id), mut vs) in by_model {
-        vs.sort_by(|a, b| a.name.cmp(&b.name));
+        vs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let variants = vs
             .into_iter()
             .map(|v| {
                 let mut recs: Vec<&ReplicaMetrics> = by_variant
                     .remove(&(ns, v.name.as_str()))
                     .unwrap_or_default();
-                recs.sort_by(|a, b| a.pod.cmp(&b.pod));
+                recs.sort_unstable_by(|a, b| a.pod.cmp(&b.pod));
                 VariantView {
                     state: v,
                     records: recs.into_iter().map(Record::ingest).collect(),
