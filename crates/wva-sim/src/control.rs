@@ -273,11 +273,19 @@ fn self_metrics(inner: &Inner) -> String {
 }
 
 /// Serves the control API until the fleet shuts down.
+/// Holds the fleet weakly, so that dropping the last handle stops everything.
 pub(crate) async fn serve_control(listener: TcpListener, inner: Arc<Inner>) {
     let cancel = inner.cancel.clone();
+    let weak = Arc::downgrade(&inner);
+    drop(inner);
     serve(listener, cancel, move |req: Req| {
-        let inner = inner.clone();
-        async move { handle(inner, req).await }
+        let inner = weak.upgrade();
+        async move {
+            match inner {
+                Some(inner) => handle(inner, req).await,
+                None => error(StatusCode::SERVICE_UNAVAILABLE, "the fleet is shut down"),
+            }
+        }
     })
     .await;
 }

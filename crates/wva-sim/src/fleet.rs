@@ -463,7 +463,14 @@ impl Inner {
     }
 }
 
-/// A handle on a running fleet (`Clone`, `Send + Sync`).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// A handle on a running fleet (`Clone`, `Send + Sync`). Dropping the last handle stops the
+/// fleet's listeners and ticker too; [`FleetHandle::shutdown`] does it explicitly and waits.
 #[derive(Debug, Clone)]
 pub struct FleetHandle {
     inner: Arc<Inner>,

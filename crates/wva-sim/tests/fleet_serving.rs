@@ -214,3 +214,21 @@ async fn file_sd_readers_never_see_invalid_json_or_unknown_pods() {
     assert!(!dir.path().join(".vllm.json.tmp").exists());
     fleet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_last_handle_closes_the_listeners() {
+    let fleet = Fleet::start_with(config(1.0, "per_replica"), manual())
+        .await
+        .unwrap();
+    fleet.step_to(Duration::from_secs(3)).await.unwrap();
+    let control = fleet.control_addr();
+    let pod = fleet.targets()[0].addr;
+    drop(fleet);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for addr in [control, pod] {
+        let r = tokio::task::spawn_blocking(move || request(addr, "GET", "/healthz", ""))
+            .await
+            .unwrap();
+        assert!(r.is_err(), "{addr} still accepts");
+    }
+}

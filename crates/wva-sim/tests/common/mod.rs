@@ -6,8 +6,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use wva_sim::FleetConfig;
 
+/// The model of the test fleet.
 pub const MODEL: &str = "meta-llama/Llama-3.1-8B-Instruct";
 
+/// A two-variant fleet (cheap L4 ×2, fast H100 ×1) at a constant rate.
 pub fn config(rate: f64, mode: &str) -> FleetConfig {
     FleetConfig::from_yaml_str(&format!(
         "
@@ -27,12 +29,16 @@ variants:
 /// A response: status, headers (lower-cased names) and body.
 #[derive(Debug)]
 pub struct Reply {
+    /// Status code.
     pub status: u16,
+    /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// Body (de-chunked).
     pub body: String,
 }
 
 impl Reply {
+    /// The first header of that name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
