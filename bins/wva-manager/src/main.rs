@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod collect;
+mod crd;
+mod logging;
+mod run;
+mod standalone;
 
 /// The Workload Variant Autoscaler for LLM inference servers.
 #[derive(Debug, Parser)]
@@ -24,6 +28,10 @@ enum Command {
     Collect(collect::CollectArgs),
     /// Replay a CycleInput JSON offline and print the CycleReport.
     Analyze(analyze::AnalyzeArgs),
+    /// Run the autoscaler (`--standalone` without Kubernetes).
+    Run(Box<run::RunArgs>),
+    /// Print the VariantAutoscaling CustomResourceDefinition YAML.
+    Crd(crd::CrdArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,5 +40,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Collect(args) => collect::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Run(args) => run::run(*args),
+        Command::Crd(args) => crd::run(args),
     }
 }
