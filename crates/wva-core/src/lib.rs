@@ -53,7 +53,7 @@ pub use freshness::{Freshness, FreshnessPolicy, FreshnessPolicyError};
 pub use go_duration::parse_go_duration;
 pub use input::{CycleInput, InputError};
 pub use limiter::normalize_accelerator;
-pub use plan::plan;
+pub use plan::{plan, plan_owned};
 pub use replica::ReplicaMetrics;
 pub use report::{Availability, CycleReport, ModelAnalysis, ModelReport, ReportError};
 pub use state::{CapacityRecord, CapacityStore, CoreState, History, HistoryEntry, LearnedFrom};

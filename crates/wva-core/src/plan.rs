@@ -8,7 +8,10 @@ use crate::input::InputError;
 use crate::limiter::{LimiterItem, limit};
 use crate::model::{Outcome, Record, VariantView, availability};
 use crate::report::{Availability, BareAnalysis, ModelAnalysis, ModelReport};
-use crate::{Action, CycleInput, CycleReport, Decision, Reason, ReplicaMetrics, VariantState};
+use crate::{
+    Action, CoreState, CycleInput, CycleReport, Decision, Reason, ReplicaMetrics, Timestamp,
+    VariantState,
+};
 use crate::{enforcer, optimizer, v1, v2};
 
 /// Detail of decisions held because the queueing model is not part of this release.
@@ -32,6 +35,26 @@ struct ModelWork<'a> {
 /// Plans one cycle: validates the input, runs every stage and returns the report with the
 /// updated state. Pure and deterministic: permuting the input's lists changes nothing.
 pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
+    plan_owned(input.clone())
+}
+
+/// [`plan`] for a caller that hands the input over (the engine builds a fresh one each
+/// cycle): the report takes the input without copying it.
+pub fn plan_owned(mut input: CycleInput) -> Result<CycleReport, InputError> {
+    let (models, decisions, state, now) = decide(&input)?;
+    input.now = Some(now);
+    Ok(CycleReport {
+        input,
+        models,
+        decisions,
+        state,
+        timings: None,
+    })
+}
+
+type Decided = (Vec<ModelReport>, Vec<Decision>, CoreState, Timestamp);
+
+fn decide(input: &CycleInput) -> Result<Decided, InputError> {
     let valid = input.validated()?;
     let now = valid.now;
     let mut state = input.state.clone().unwrap_or_default();
@@ -223,15 +246,7 @@ pub fn plan(input: &CycleInput) -> Result<CycleReport, InputError> {
         });
     }
 
-    let mut echoed = input.clone();
-    echoed.now = Some(now);
-    Ok(CycleReport {
-        input: echoed,
-        models: reports,
-        decisions,
-        state,
-        timings: None,
-    })
+    Ok((reports, decisions, state, now))
 }
 
 #[cfg(test)]
