@@ -307,3 +307,104 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scheduled_events_apply_at_their_tick() {
+    let mut cfg = config(2.0);
+    cfg.events = vec![
+        ScheduledEvent {
+            at: Duration::from_secs(5),
+            action: Action::Resize {
+                variant: "cheap".into(),
+                replicas: 4,
+            },
+        },
+        ScheduledEvent {
+            at: Duration::from_secs(6),
+            action: Action::SetLoad {
+                model: MODEL.into(),
+                profile: LoadProfile::Constant { rate: 7.0 },
+            },
+        },
+        ScheduledEvent {
+            at: Duration::from_secs(8),
+            action: Action::KillPod {
+                variant: "fast".into(),
+                index: 0,
+            },
+        },
+    ];
+    let mut sim = Simulation::new(cfg).unwrap();
+    run_for(&mut sim, 5.0);
+    assert_eq!(sim.counts("cheap").unwrap().spec_replicas, 2);
+    sim.tick();
+    assert_eq!(sim.counts("cheap").unwrap().spec_replicas, 4);
+    run_for(&mut sim, 1.0);
+    assert_eq!(sim.load()[MODEL], 7.0);
+    run_for(&mut sim, 2.0);
+    let killed = sim
+        .events_since(0)
+        .iter()
+        .find(|e| e.kind == EventKind::PodKilled)
+        .unwrap();
+    assert!((killed.t - 8.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_trace_replays_its_timestamps_through_the_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.csv");
+    std::fs::write(
+        &path,
+        "timestamp_s,prompt_tokens,output_tokens\n3.0,100,5\n3.25,200,6\n4.5,300,7\n",
+    )
+    .unwrap();
+    let mut cfg = config(0.0);
+    cfg.models[0].load = LoadProfile::Trace {
+        path,
+        time_scale: 1.0,
+        looped: false,
+    };
+    let mut sim = Simulation::new(cfg).unwrap();
+    sim.keep_records(true);
+    run_for(&mut sim, 10.0);
+    let mut got: Vec<(u64, u32, u32)> = sim
+        .take_records()
+        .iter()
+        .map(|r| {
+            (
+                r.gateway_arrival_us,
+                r.record.prompt_tokens,
+                r.record.output_tokens,
+            )
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec![
+            (3_000_000, 100, 5),
+            (3_250_000, 200, 6),
+            (4_500_000, 300, 7)
+        ]
+    );
+}
+
+#[test]
+fn flow_control_holds_requests_while_every_replica_is_saturated() {
+    let mut cfg = config(200.0);
+    cfg.gateway.flow_control = true;
+    cfg.gateway.queue_timeout = Duration::from_secs(600);
+    let mut sim = Simulation::new(cfg).unwrap();
+    run_for(&mut sim, 20.0);
+    assert!(sim.model_status()[0].gateway_queue > 0);
+    let (_, n, bytes) = sim.gateway_queues()[0].clone();
+    assert!(n > 0 && bytes > 0);
+    let snap = sim.snapshot();
+    for p in snap.pods.iter().filter(|p| p.state == PodState::Ready) {
+        assert!(
+            p.waiting + 1 >= 5 || p.kv >= 0.75,
+            "{p:?} is not saturated but the gateway holds requests"
+        );
+    }
+}
