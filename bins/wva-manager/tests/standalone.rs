@@ -1,6 +1,8 @@
 //! `wva-manager run --standalone` against a real Prometheus: query budget, decisions,
 //! published families, the scaling counter, series removal and SIGTERM.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on setup failures by design
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -124,7 +126,7 @@ async fn once_over_100_models_stays_within_the_query_budget_and_scales_the_satur
     let models: Vec<usize> = (0..100).collect();
     let server = MetricsServer::start().await;
     // Even models are saturated (KV 0.95), odd ones are not.
-    let kv = |i: usize| if i % 2 == 0 { 0.95 } else { 0.3 };
+    let kv = |i: usize| if i.is_multiple_of(2) { 0.95 } else { 0.3 };
     server.set("/vllm", fleet_text(&models, |_| 1, kv));
     server.set("/ksm", ksm_text(&models, |_| 1));
     prom.set_targets(&[
@@ -173,7 +175,7 @@ async fn once_over_100_models_stays_within_the_query_budget_and_scales_the_satur
         let name = d["variant"].as_str().unwrap();
         let i: usize = name[1..].parse().unwrap();
         assert_eq!(d["currentReplicas"], 1, "{d}");
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             assert_eq!(d["targetReplicas"], 2, "{d}");
             assert_eq!(d["reason"], "kv_cache_saturation", "{d}");
         } else {
