@@ -283,7 +283,12 @@ fn publication(inventory: &InventorySnapshot, report: &CycleReport) -> Vec<Publi
     let holds: BTreeMap<(&str, &str), u32> = inventory
         .variants
         .iter()
-        .map(|v| ((v.state.namespace.as_str(), v.state.name.as_str()), v.state.hold()))
+        .map(|v| {
+            (
+                (v.state.namespace.as_str(), v.state.name.as_str()),
+                v.state.hold(),
+            )
+        })
         .collect();
     let mut out: Vec<PublishedVariant> = report
         .decisions

@@ -141,9 +141,18 @@ async fn saturated_replica_publishes_a_scale_up_and_counts_it_once() {
     assert_eq!(report.decisions[0].target_replicas, 2);
     assert_eq!(report.decisions[0].reason, Reason::KvCacheSaturation);
     let text = engine.exposition().encode();
-    assert_eq!(series_value(&text, "inferno_desired_replicas", "llama-h100"), Some(2.0));
-    assert_eq!(series_value(&text, "inferno_current_replicas", "llama-h100"), Some(1.0));
-    assert_eq!(series_value(&text, "inferno_desired_ratio", "llama-h100"), Some(2.0));
+    assert_eq!(
+        series_value(&text, "inferno_desired_replicas", "llama-h100"),
+        Some(2.0)
+    );
+    assert_eq!(
+        series_value(&text, "inferno_current_replicas", "llama-h100"),
+        Some(1.0)
+    );
+    assert_eq!(
+        series_value(&text, "inferno_desired_ratio", "llama-h100"),
+        Some(2.0)
+    );
     assert!(text.contains(
         "inferno_replica_scaling_total{variant_name=\"llama-h100\",namespace=\"team-a\",direction=\"scale_up\",reason=\"kv_cache_saturation\"} 1"
     ));
@@ -167,7 +176,10 @@ async fn unavailable_metrics_hold_the_previous_target() {
     assert_eq!(report.decisions[0].target_replicas, 3);
     assert_eq!(report.decisions[0].reason, Reason::MetricsUnavailable);
     let text = engine.exposition().encode();
-    assert_eq!(series_value(&text, "inferno_desired_replicas", "llama-h100"), Some(3.0));
+    assert_eq!(
+        series_value(&text, "inferno_desired_replicas", "llama-h100"),
+        Some(3.0)
+    );
     assert!(!text.contains("inferno_replica_scaling_total{"));
 }
 
@@ -209,11 +221,21 @@ async fn a_removed_variant_loses_its_series_and_its_model_is_untracked() {
     );
     let engine = engine(&inv, &src);
     engine.run_cycle(SystemTime::now()).await.unwrap();
-    assert!(engine.exposition().encode().contains("variant_name=\"llama-h100\""));
+    assert!(
+        engine
+            .exposition()
+            .encode()
+            .contains("variant_name=\"llama-h100\"")
+    );
 
     inv.variants.lock().unwrap().clear();
     engine.run_cycle(SystemTime::now()).await.unwrap();
-    assert!(!engine.exposition().encode().contains("variant_name=\"llama-h100\""));
+    assert!(
+        !engine
+            .exposition()
+            .encode()
+            .contains("variant_name=\"llama-h100\"")
+    );
     assert_eq!(*src.untracked.lock().unwrap(), vec![key()]);
 }
 
