@@ -78,20 +78,37 @@ pub struct GaugeOverride {
 /// Formats a sample value: shortest round-trip, `.0` on integers as Python writes them, and
 /// `+Inf`, `-Inf`, `NaN` spelled out.
 pub fn format_float(v: f64) -> String {
+    let mut s = String::new();
+    push_float(&mut s, v);
+    s
+}
+
+fn push_float(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if v == f64::INFINITY {
-        "+Inf".to_owned()
+        out.push_str("+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
+        out.push_str("-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(out, "{}.0", v as i64);
     } else {
-        format!("{v:?}")
+        let _ = write!(out, "{v:?}");
     }
 }
 
 /// Escapes a label value (`\`, `"`, newline).
 pub fn escape_label_value(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
+    push_escaped(&mut out, v);
+    out
+}
+
+fn push_escaped(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -100,7 +117,25 @@ pub fn escape_label_value(v: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+}
+
+const MAX_LABELS: usize = 12;
+
+fn push_labels(out: &mut String, labels: &[(&str, &str)]) {
+    let mut sorted: [(&str, &str); MAX_LABELS] = [("", ""); MAX_LABELS];
+    let n = labels.len().min(MAX_LABELS);
+    sorted[..n].copy_from_slice(&labels[..n]);
+    let sorted = &mut sorted[..n];
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        push_escaped(out, v);
+        out.push('"');
+    }
 }
 
 /// A small text-format writer: families in call order, labels sorted by name.
@@ -113,33 +148,38 @@ impl TextWriter {
     /// An empty writer.
     pub fn new() -> Self {
         TextWriter {
-            out: String::with_capacity(4096),
+            out: String::with_capacity(8192),
         }
     }
 
     /// Writes the `# HELP` and `# TYPE` lines of a family.
     pub fn family(&mut self, name: &str, help: &str, kind: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        self.out.push_str("# HELP ");
+        self.out.push_str(name);
+        self.out.push(' ');
+        if help.contains(['\\', '\n']) {
+            self.out
+                .push_str(&help.replace('\\', "\\\\").replace('\n', "\\n"));
+        } else {
+            self.out.push_str(help);
+        }
+        self.out.push_str("\n# TYPE ");
+        self.out.push_str(name);
+        self.out.push(' ');
+        self.out.push_str(kind);
+        self.out.push('\n');
     }
 
-    /// Writes one sample; `labels` are sorted by name here.
+    /// Writes one sample; `labels` (at most 12) are sorted by name here.
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let mut sorted: Vec<&(&str, &str)> = labels.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(b.0));
         self.out.push_str(name);
-        if !sorted.is_empty() {
+        if !labels.is_empty() {
             self.out.push('{');
-            for (i, (k, v)) in sorted.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{k}=\"{}\"", escape_label_value(v));
-            }
+            push_labels(&mut self.out, labels);
             self.out.push('}');
         }
         self.out.push(' ');
-        self.out.push_str(&format_float(value));
+        push_float(&mut self.out, value);
         self.out.push('\n');
     }
 
@@ -151,21 +191,35 @@ impl TextWriter {
         h: &Histogram,
         mode: BucketMode,
     ) {
-        let bucket = format!("{name}_bucket");
-        let cum: Vec<u64> = h.cumulative().collect();
+        // The label text around `le` is the same for every bucket: render it once.
+        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+        with_le.push(("le", "\u{0}"));
+        let mut lbl = String::new();
+        push_labels(&mut lbl, &with_le);
+        let (before, after) = lbl.split_once('\u{0}').unwrap_or((&lbl, ""));
+        let bucket = |out: &mut String, le: f64, count: u64| {
+            out.push_str(name);
+            out.push_str("_bucket{");
+            out.push_str(before);
+            push_float(out, le);
+            out.push_str(after);
+            out.push_str("} ");
+            push_float(out, count as f64);
+            out.push('\n');
+        };
         if mode == BucketMode::Full {
-            for (b, c) in h.bounds().iter().zip(&cum) {
-                let le = format_float(*b);
-                let mut with_le: Vec<(&str, &str)> = labels.to_vec();
-                with_le.push(("le", &le));
-                self.sample(&bucket, &with_le, *c as f64);
+            for (b, c) in h.bounds().iter().zip(h.cumulative()) {
+                bucket(&mut self.out, *b, c);
             }
         }
-        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
-        with_le.push(("le", "+Inf"));
-        self.sample(&bucket, &with_le, h.count() as f64);
-        self.sample(&format!("{name}_sum"), labels, h.sum());
-        self.sample(&format!("{name}_count"), labels, h.count() as f64);
+        bucket(&mut self.out, f64::INFINITY, h.count());
+        let mut n = String::with_capacity(name.len() + 6);
+        n.push_str(name);
+        n.push_str("_sum");
+        self.sample(&n, labels, h.sum());
+        n.truncate(name.len());
+        n.push_str("_count");
+        self.sample(&n, labels, h.count() as f64);
     }
 
     /// The text written so far.
