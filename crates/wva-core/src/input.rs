@@ -112,7 +112,7 @@ impl CycleInput {
     }
 
     pub(crate) fn validated(&self) -> Result<Validated, InputError> {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(self.variants.len());
         for (i, v) in self.variants.iter().enumerate() {
             for (field, value) in [
                 ("name", &v.name),
@@ -139,7 +139,7 @@ impl CycleInput {
                 ));
             }
         }
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(self.replicas.len());
         for (i, r) in self.replicas.iter().enumerate() {
             for (field, value) in [
                 ("pod", &r.pod),

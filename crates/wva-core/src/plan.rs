@@ -61,14 +61,16 @@ fn decide(input: &CycleInput) -> Result<Decided, InputError> {
 
     // Group replicas by (namespace, variant) and variants by model with hash maps (lookups
     // only, so their order never reaches the output), then sort the models canonically.
-    let mut by_variant: HashMap<(&str, &str), Vec<&ReplicaMetrics>> = HashMap::new();
+    let mut by_variant: HashMap<(&str, &str), Vec<&ReplicaMetrics>> =
+        HashMap::with_capacity(input.variants.len());
     for r in &input.replicas {
         by_variant
             .entry((r.namespace.as_str(), r.variant.as_str()))
             .or_default()
             .push(r);
     }
-    let mut by_model: HashMap<(&str, &str), Vec<&VariantState>> = HashMap::new();
+    let mut by_model: HashMap<(&str, &str), Vec<&VariantState>> =
+        HashMap::with_capacity(input.variants.len());
     for v in &input.variants {
         by_model
             .entry((v.namespace.as_str(), v.model_id.as_str()))
