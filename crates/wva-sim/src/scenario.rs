@@ -283,6 +283,41 @@ mod tests {
     }
 
     #[test]
+    fn demo_saturates_during_the_step_and_a_variant_recovers_by_the_end() {
+        let s = Scenario::named("demo").unwrap();
+        let mut sim = crate::sim::Simulation::new(s.config).unwrap();
+        let saturated = |sim: &crate::sim::Simulation| {
+            let snap = sim.snapshot();
+            snap.models[0].gateway_queue > 0
+                || snap
+                    .variants
+                    .iter()
+                    .any(|v| v.kv_max >= 0.8 || v.waiting >= 5)
+        };
+        let mut during = false;
+        let mut after_quiet = true;
+        for k in 0..600u32 {
+            sim.tick();
+            let t = f64::from(k + 1) / 10.0;
+            if (15.0..35.0).contains(&t) {
+                during |= saturated(&sim);
+            }
+            if t >= 59.0 {
+                after_quiet &= sim
+                    .snapshot()
+                    .variants
+                    .iter()
+                    .any(|v| v.waiting == 0 && v.kv_max < 0.8);
+            }
+        }
+        assert!(during, "30 req/s must saturate the 1+1 fleet");
+        assert!(
+            after_quiet,
+            "at 2 req/s at least one variant is idle again by the end"
+        );
+    }
+
+    #[test]
     fn bench_scenarios_have_the_pod_counts_of_their_name() {
         for (name, pods) in [("bench-10", 10), ("bench-100", 100), ("bench-1000", 1000)] {
             let s = Scenario::named(name).unwrap();

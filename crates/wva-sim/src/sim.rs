@@ -397,6 +397,28 @@ impl Simulation {
         for vi in 0..sim.variants.len() {
             sim.reconcile(vi);
         }
+        // The configured replicas exist before the fleet starts (like a deployed Deployment):
+        // they are Ready at time 0; only pods created later go through the startup delay.
+        let initial: Vec<(String, usize)> = sim
+            .pods
+            .iter()
+            .map(|(n, p)| (n.clone(), p.variant))
+            .collect();
+        for (name, vi) in initial {
+            if let Some(p) = sim.pods.get_mut(&name) {
+                p.state = PodState::Ready;
+                p.ready_at_us = 0;
+                p.engine = ReplicaEngine::new(*p.engine.params(), 0);
+            }
+            let vname = sim.variants[vi].cfg.name.clone();
+            sim.event(
+                EventKind::PodReady,
+                Some(&vname),
+                Some(&name),
+                BTreeMap::new(),
+            );
+        }
+        sim.live_version += 1;
         Ok(sim)
     }
 

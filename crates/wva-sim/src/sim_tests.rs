@@ -41,18 +41,25 @@ fn pods_become_ready_exactly_at_created_plus_delay_rounded_up_to_a_tick() {
     let mut cfg = config(0.0);
     cfg.startup_delay = Duration::from_millis(1250);
     let mut sim = Simulation::new(cfg).unwrap();
+    assert_eq!(
+        sim.counts("cheap").unwrap().ready,
+        2,
+        "configured replicas are Ready at start"
+    );
+    run_for(&mut sim, 1.0);
+    sim.set_replicas("cheap", 4).unwrap(); // created at 1.0 s, ready at 2.25 s -> 2.3 s
     assert_eq!(sim.counts("cheap").unwrap().starting, 2);
     run_for(&mut sim, 1.3);
-    assert_eq!(sim.counts("cheap").unwrap().ready, 0);
-    sim.tick(); // tick starting at 1.3 s
+    assert_eq!(sim.counts("cheap").unwrap().ready, 2);
+    sim.tick(); // tick starting at 2.3 s
     let c = sim.counts("cheap").unwrap();
-    assert_eq!((c.ready, c.starting, c.current), (2, 0, 2));
+    assert_eq!((c.ready, c.starting, c.current), (4, 0, 4));
     let ready = sim
         .events_since(0)
         .iter()
-        .find(|e| e.kind == EventKind::PodReady)
+        .rfind(|e| e.kind == EventKind::PodReady)
         .unwrap();
-    assert!((ready.t - 1.3).abs() < 1e-9, "{}", ready.t);
+    assert!((ready.t - 2.3).abs() < 1e-9, "{}", ready.t);
 }
 
 #[test]
@@ -190,7 +197,11 @@ fn kill_creates_a_replacement_with_a_fresh_name() {
 fn no_ready_replica_queues_in_the_gateway_then_flushes() {
     let mut cfg = config(5.0);
     cfg.startup_delay = Duration::from_secs(2);
+    for v in &mut cfg.variants {
+        v.replicas = 0;
+    }
     let mut sim = Simulation::new(cfg).unwrap();
+    sim.set_replicas("cheap", 1).unwrap();
     run_for(&mut sim, 1.5);
     assert!(sim.model_status()[0].gateway_queue > 0);
     run_for(&mut sim, 1.0);

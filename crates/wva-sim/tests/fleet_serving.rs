@@ -23,11 +23,17 @@ async fn lockstep_pods_serve_vllm_metrics_and_a_killed_pod_refuses() {
     let fleet = Fleet::start_with(config(6.0, "per_replica"), manual())
         .await
         .unwrap();
-    assert!(fleet.targets().is_empty(), "Starting pods are not targets");
+    assert_eq!(
+        fleet.targets().len(),
+        3,
+        "configured replicas are Ready at start"
+    );
+    fleet.set_replicas("cheap", 3).unwrap();
+    assert_eq!(fleet.targets().len(), 3, "Starting pods are not targets");
     let now = fleet.step_to(Duration::from_millis(2050)).await.unwrap();
     assert_eq!(now, Duration::from_millis(2100), "rounded up to a tick");
     let targets = fleet.targets();
-    assert_eq!(targets.len(), 3);
+    assert_eq!(targets.len(), 4);
     fleet.step_to(Duration::from_secs(10)).await.unwrap();
     for t in &targets {
         let r = call(t.addr, "GET", "/metrics", "").await;
@@ -62,7 +68,14 @@ async fn shared_mode_serves_every_pod_under_its_path() {
         .await
         .unwrap();
     let shared = fleet.shared_addr().unwrap();
-    let starting = fleet.snapshot().pods[0].name.clone();
+    fleet.set_replicas("fast", 2).unwrap();
+    let starting = fleet
+        .snapshot()
+        .pods
+        .into_iter()
+        .find(|p| p.state == PodState::Starting)
+        .unwrap()
+        .name;
     assert_eq!(
         call(shared, "GET", &format!("/pods/{starting}/metrics"), "")
             .await
