@@ -1,7 +1,7 @@
 //! State carried from one cycle to the next: the V2 capacity store and the k2 history
 //! (spec/core.md §5.5). Explicit values, passed in and returned by `plan`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -82,11 +82,12 @@ impl CapacityRecord {
 type CompatKey = (String, String, u32);
 
 /// Capacity records keyed by (namespace, modelID, variant), with an index by
-/// (modelID, accelerator, gpuCount) for the compatible-record lookup.
+/// (modelID, accelerator, gpuCount) for the compatible-record lookup. Hash maps keep each
+/// access O(1); every iteration that can reach an output is sorted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CapacityStore {
-    records: BTreeMap<CapacityKey, CapacityRecord>,
-    index: BTreeMap<CompatKey, BTreeSet<CapacityKey>>,
+    records: HashMap<CapacityKey, CapacityRecord>,
+    index: HashMap<CompatKey, BTreeSet<CapacityKey>>,
 }
 
 impl CapacityStore {
@@ -176,7 +177,9 @@ impl CapacityStore {
 
     /// Records in key order.
     pub fn records(&self) -> impl Iterator<Item = &CapacityRecord> {
-        self.records.values()
+        let mut sorted: Vec<(&CapacityKey, &CapacityRecord)> = self.records.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sorted.into_iter().map(|(_, r)| r)
     }
 
     /// Number of records.
@@ -339,7 +342,7 @@ impl CoreState {
 
     /// The latest timestamp anywhere in the state.
     pub fn latest_timestamp(&self) -> Option<Timestamp> {
-        let c = self.capacity.records().map(|r| r.learned_at);
+        let c = self.capacity.records.values().map(|r| r.learned_at);
         let h = self.history.entries().map(|e| e.updated_at);
         c.chain(h).max()
     }
