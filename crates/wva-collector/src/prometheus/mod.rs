@@ -5,6 +5,7 @@ mod breaker;
 mod cache;
 mod client;
 mod decode;
+mod discover;
 mod fetch;
 mod refresher;
 mod source;
