@@ -493,3 +493,39 @@ async fn at_most_ten_scrapes_run_at_once() {
     assert_eq!(rig.server.max_in_flight(), 10);
     assert_eq!(rig.model("m").await.replicas.len(), 25);
 }
+
+/// Runs a small scripted scenario on a fresh source and returns the snapshots' models as JSON.
+async fn scripted_run() -> Vec<String> {
+    let rig = Rig::new(CatalogueConfig::default()).await;
+    track(&rig, "m", Some(secs(600)));
+    let mut pods = [FakeVllm::new("m"), FakeVllm::new("m")];
+    let mut out = Vec::new();
+    for t in 1..=40u64 {
+        for (i, pod) in pods.iter_mut().enumerate() {
+            pod.kv = ((t * 7 + i as u64 * 3) % 10) as f64 / 10.0;
+            pod.waiting = ((t + i as u64) % 4) as f64;
+            pod.finish((t % 3) as f64, 50.0 + t as f64, 20.0, 0.1, 0.02);
+            let name = format!("p{i}");
+            if t == 1 {
+                rig.pod("m", &name, pod.render());
+            } else {
+                rig.server.set_body(&format!("/{name}"), pod.render());
+            }
+        }
+        rig.source.scrape_round(secs(t)).await;
+        if t % 5 == 0 {
+            let snap = rig.collect(&[("m", Some(secs(600)))]).await;
+            let models: Vec<_> = snap.models.values().collect();
+            out.push(serde_json::to_string(&models).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn lockstep_runs_with_the_same_inputs_give_identical_snapshots() {
+    let first = scripted_run().await;
+    let second = scripted_run().await;
+    assert_eq!(first.len(), 8);
+    assert_eq!(first, second);
+}

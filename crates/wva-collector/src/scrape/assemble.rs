@@ -31,6 +31,8 @@ pub(crate) struct ModelView<'a> {
     pub(crate) last_round_at: Option<Duration>,
     pub(crate) policy: &'a FreshnessPolicy,
     pub(crate) catalogue: &'a CatalogueConfig,
+    /// Window of the KV and queue peaks.
+    pub(crate) peak_window: Duration,
 }
 
 /// Builds the model's snapshot and one report per listed pod.
@@ -92,6 +94,7 @@ pub(crate) fn assemble(
                     target.variant.clone(),
                     age,
                     view.catalogue,
+                    view.peak_window,
                     stats,
                 );
                 record.freshness = view.policy.classify(age);

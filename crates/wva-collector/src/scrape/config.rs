@@ -90,6 +90,10 @@ pub struct ScrapeConfig {
     pub freshness: FreshnessPolicy,
     /// A model not requested by `collect` for this long is dropped (default 5 min).
     pub tracking_idle_timeout: Duration,
+    /// Window of the KV-usage and queue-length peaks (default and maximum 1 min, the
+    /// Prometheus queries' `[1m]`). The demo shortens it so that a scale-down shows within
+    /// a minute of a load drop.
+    pub peak_window: Duration,
 }
 
 impl Default for ScrapeConfig {
@@ -101,6 +105,7 @@ impl Default for ScrapeConfig {
             max_concurrent_scrapes: DEFAULT_MAX_CONCURRENT_SCRAPES,
             freshness: FreshnessPolicy::default(),
             tracking_idle_timeout: DEFAULT_TRACKING_IDLE_TIMEOUT,
+            peak_window: super::family::PEAK_WINDOW,
         }
     }
 }
@@ -136,6 +141,9 @@ impl ScrapeConfig {
         }
         if self.tracking_idle_timeout.is_zero() {
             return bad("tracking_idle_timeout", "must be greater than 0");
+        }
+        if self.peak_window.is_zero() || self.peak_window > super::family::PEAK_WINDOW {
+            return bad("peak_window", "must be greater than 0 and at most 1m");
         }
         Ok(())
     }

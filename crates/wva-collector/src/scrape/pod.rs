@@ -179,6 +179,7 @@ impl PodState {
         variant: VariantRef,
         sample_age: Duration,
         catalogue: &CatalogueConfig,
+        peak_window: Duration,
         stats: &StatsCounters,
     ) -> ReplicaRecord {
         let mut rec = ReplicaRecord::new(pod, variant, sample_age);
@@ -192,11 +193,11 @@ impl PodState {
                 }
             }
         };
-        put(&mut rec, Field::KvCacheUsage, self.kv.peak(at, PEAK_WINDOW));
+        put(&mut rec, Field::KvCacheUsage, self.kv.peak(at, peak_window));
         put(
             &mut rec,
             Field::QueueLength,
-            self.waiting.peak(at, PEAK_WINDOW),
+            self.waiting.peak(at, peak_window),
         );
         put(&mut rec, Field::RunningRequests, self.running);
 

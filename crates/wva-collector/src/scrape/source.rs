@@ -434,6 +434,7 @@ impl ScrapeSource {
                     last_round_at: st.last_round_at,
                     policy: &self.config.freshness,
                     catalogue: &self.catalogue,
+                    peak_window: self.config.peak_window,
                 };
                 assemble(&view, &st.pods, &self.stats)
             };
