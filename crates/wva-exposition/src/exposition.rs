@@ -74,7 +74,7 @@ impl Exposition {
             inner: Arc::new(Inner {
                 registry,
                 naming: config.naming,
-                publisher: Publisher::new(shared),
+                publisher: Publisher::new(shared, config.naming),
                 self_metrics,
                 cycle_report: CycleReportSlot::default(),
                 health: Health::default(),

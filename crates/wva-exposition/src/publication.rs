@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::config::MetricsNaming;
 use crate::snapshot::{GaugeRow, SharedSnapshot, Snapshot};
 use crate::variant::{Direction, PublishedVariant, ScalingReason, VariantKey};
 
@@ -98,11 +99,8 @@ impl PublicationState {
     }
 
     /// The immutable view that scrapes read.
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            gauges: self.gauges.clone(),
-            counters: self.counters.clone(),
-        }
+    fn snapshot(&self, naming: MetricsNaming) -> Snapshot {
+        Snapshot::build(&self.gauges, &self.counters, naming)
     }
 }
 
@@ -111,14 +109,16 @@ impl PublicationState {
 pub(crate) struct Publisher {
     state: Mutex<PublicationState>,
     shared: SharedSnapshot,
+    naming: MetricsNaming,
 }
 
 impl Publisher {
-    /// A publisher that stores its snapshots into `shared`.
-    pub(crate) fn new(shared: SharedSnapshot) -> Self {
+    /// A publisher that stores its snapshots, with families named per `naming`, into `shared`.
+    pub(crate) fn new(shared: SharedSnapshot, naming: MetricsNaming) -> Self {
         Publisher {
             state: Mutex::new(PublicationState::default()),
             shared,
+            naming,
         }
     }
 
@@ -126,7 +126,7 @@ impl Publisher {
     fn with_state<T>(&self, change: impl FnOnce(&mut PublicationState) -> T) -> T {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let out = change(&mut state);
-        self.shared.store(Arc::new(state.snapshot()));
+        self.shared.store(Arc::new(state.snapshot(self.naming)));
         out
     }
 
@@ -182,7 +182,7 @@ mod tests {
     use wva_core::Reason;
 
     fn publisher() -> Publisher {
-        Publisher::new(SharedSnapshot::default())
+        Publisher::new(SharedSnapshot::default(), MetricsNaming::Inferno)
     }
 
     fn variant(name: &str, current: u32, desired: u32, reason: Reason) -> PublishedVariant {
@@ -196,7 +196,7 @@ mod tests {
     }
 
     fn counter(p: &Publisher, name: &str, direction: Direction, reason: Reason) -> Option<u64> {
-        let snap = p.shared.load();
+        let snap = p.state.lock().unwrap();
         snap.counters
             .get(&(VariantKey::new("ns", name), direction, reason.into()))
             .copied()
@@ -207,7 +207,7 @@ mod tests {
         let p = publisher();
         let summary = p.publish(&[variant("a", 1, 3, Reason::KvCacheSaturation)]);
         assert!(summary.scaling_events.is_empty());
-        assert!(p.shared.load().counters.is_empty());
+        assert!(p.state.lock().unwrap().counters.is_empty());
     }
 
     #[test]
@@ -227,7 +227,7 @@ mod tests {
     fn first_publication_equal_to_baseline_counts_nothing() {
         let p = publisher();
         p.publish(&[variant("a", 2, 2, Reason::Steady).with_baseline(2)]);
-        assert!(p.shared.load().counters.is_empty());
+        assert!(p.state.lock().unwrap().counters.is_empty());
     }
 
     #[test]
@@ -241,7 +241,7 @@ mod tests {
             counter(&p, "a", Direction::ScaleUp, Reason::CapacityRequired),
             Some(1)
         );
-        assert_eq!(p.shared.load().counters.len(), 1);
+        assert_eq!(p.state.lock().unwrap().counters.len(), 1);
     }
 
     #[test]
@@ -272,7 +272,7 @@ mod tests {
         moved.accelerator_type = "A100".into();
         let summary = p.publish(&[moved]);
         assert!(summary.scaling_events.is_empty());
-        let snap = p.shared.load();
+        let snap = p.state.lock().unwrap();
         assert_eq!(snap.gauges.len(), 1);
         assert_eq!(
             snap.gauges[&VariantKey::new("ns", "a")].accelerator_type,
@@ -293,9 +293,11 @@ mod tests {
         ]);
         let summary = p.publish(&[variant("b", 1, 1, Reason::Steady)]);
         assert_eq!(summary.removed, vec![VariantKey::new("ns", "a")]);
-        let snap = p.shared.load();
-        assert!(!snap.gauges.contains_key(&VariantKey::new("ns", "a")));
-        assert!(snap.counters.is_empty());
+        {
+            let snap = p.state.lock().unwrap();
+            assert!(!snap.gauges.contains_key(&VariantKey::new("ns", "a")));
+            assert!(snap.counters.is_empty());
+        }
         // Re-created: the first publication is judged against the new baseline only.
         let summary = p.publish(&[
             variant("a", 0, 2, Reason::Steady).with_baseline(2),
@@ -312,7 +314,7 @@ mod tests {
         let summary = p.publish(&[variant("a", 1, 3, Reason::KvCacheSaturation).unresolved()]);
         assert!(summary.scaling_events.is_empty());
         assert!(summary.removed.is_empty());
-        let snap = p.shared.load();
+        let snap = p.state.lock().unwrap();
         assert!(snap.gauges.is_empty());
         assert_eq!(snap.counters.len(), 1);
     }
@@ -332,7 +334,7 @@ mod tests {
             summary.scaling_events[0].reason,
             ScalingReason::ScaleFromZero
         );
-        assert_eq!(p.shared.load().gauges.len(), 2);
+        assert_eq!(p.state.lock().unwrap().gauges.len(), 2);
     }
 
     #[test]
@@ -341,7 +343,7 @@ mod tests {
         p.publish(&[variant("a", 1, 1, Reason::Steady)]);
         assert!(p.remove(&VariantKey::new("ns", "a")));
         assert!(!p.remove(&VariantKey::new("ns", "a")));
-        assert!(p.shared.load().gauges.is_empty());
+        assert!(p.state.lock().unwrap().gauges.is_empty());
     }
 
     #[test]
@@ -350,7 +352,7 @@ mod tests {
         p.publish(&[variant("a", 1, 1, Reason::Steady)]);
         p.publish(&[variant("a", 1, 2, Reason::KvCacheSaturation)]);
         p.clear();
-        let snap = p.shared.load();
+        let snap = p.state.lock().unwrap();
         assert!(snap.gauges.is_empty() && snap.counters.is_empty());
     }
 }

@@ -25,13 +25,11 @@ pub(crate) struct GaugeRow {
     pub(crate) desired: u32,
 }
 
-/// One publication's values, never mutated once stored.
+/// One publication rendered as families ready for `gather()`, never mutated once stored.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    /// Gauge rows by variant.
-    pub(crate) gauges: BTreeMap<VariantKey, GaugeRow>,
-    /// Cumulative scaling counters.
-    pub(crate) counters: BTreeMap<(VariantKey, Direction, ScalingReason), u64>,
+    /// The per-variant families, empty ones left out.
+    families: Vec<MetricFamily>,
 }
 
 /// The current snapshot, swapped with a single store.
@@ -50,22 +48,20 @@ impl SharedSnapshot {
     }
 }
 
-/// Renders the snapshot as the per-variant families of the configured naming mode.
+/// Serves the prebuilt families of the current snapshot to the registry.
 pub(crate) struct VariantCollector {
     shared: SharedSnapshot,
-    prefixes: &'static [&'static str],
     descs: Vec<Desc>,
 }
 
 impl VariantCollector {
-    /// A collector over `shared` publishing under the names of `naming`.
+    /// A collector over `shared` declaring the families of `naming`.
     pub(crate) fn new(
         shared: SharedSnapshot,
         naming: MetricsNaming,
     ) -> Result<Self, ExpositionError> {
-        let prefixes = naming.prefixes();
         let mut descs = Vec::new();
-        for prefix in prefixes {
+        for prefix in naming.prefixes() {
             for family in VariantFamily::ALL {
                 let name = family.name(prefix);
                 let labels = family.labels().iter().map(|l| (*l).to_owned()).collect();
@@ -82,11 +78,7 @@ impl VariantCollector {
                 descs.push(desc);
             }
         }
-        Ok(VariantCollector {
-            shared,
-            prefixes,
-            descs,
-        })
+        Ok(VariantCollector { shared, descs })
     }
 }
 
@@ -126,38 +118,86 @@ fn family(name: String, help: &str, kind: MetricType, metrics: Vec<Metric>) -> M
     mf
 }
 
-/// The samples of one family from one snapshot.
-fn samples(snapshot: &Snapshot, which: VariantFamily) -> Vec<Metric> {
+/// The samples of one family, in the order `Registry::gather` sorts them (label values in
+/// label order), so that its sort has nothing to do at scrape time.
+fn samples(
+    gauges: &BTreeMap<VariantKey, GaugeRow>,
+    counters: &BTreeMap<(VariantKey, Direction, ScalingReason), u64>,
+    which: VariantFamily,
+) -> Vec<Metric> {
     match which {
-        VariantFamily::ReplicaScalingTotal => snapshot
-            .counters
-            .iter()
-            .map(|((key, direction, reason), value)| {
-                let mut c = Counter::default();
-                // Counter values stay far below 2^53, where u64 -> f64 is exact.
-                c.set_value(*value as f64);
-                let mut m = Metric::from_label(vec![
-                    pair("variant_name", &key.name),
-                    pair("namespace", &key.namespace),
-                    pair("direction", direction.as_str()),
-                    pair("reason", reason.as_str()),
-                ]);
-                m.set_counter(c);
-                m
-            })
-            .collect(),
-        gauge_family => snapshot
-            .gauges
-            .iter()
-            .map(|(key, row)| {
-                let value = match gauge_family {
-                    VariantFamily::CurrentReplicas => f64::from(row.current),
-                    VariantFamily::DesiredReplicas => f64::from(row.desired),
-                    _ => desired_ratio(row.current, row.desired),
-                };
-                gauge(gauge_labels(key, row), value)
-            })
-            .collect(),
+        VariantFamily::ReplicaScalingTotal => {
+            let mut rows: Vec<_> = counters.iter().collect();
+            rows.sort_by(|((a, ad, ar), _), ((b, bd, br), _)| {
+                (&a.name, &a.namespace, ad.as_str(), ar.as_str()).cmp(&(
+                    &b.name,
+                    &b.namespace,
+                    bd.as_str(),
+                    br.as_str(),
+                ))
+            });
+            rows.into_iter()
+                .map(|((key, direction, reason), value)| {
+                    let mut c = Counter::default();
+                    // Counter values stay far below 2^53, where u64 -> f64 is exact.
+                    c.set_value(*value as f64);
+                    let mut m = Metric::from_label(vec![
+                        pair("variant_name", &key.name),
+                        pair("namespace", &key.namespace),
+                        pair("direction", direction.as_str()),
+                        pair("reason", reason.as_str()),
+                    ]);
+                    m.set_counter(c);
+                    m
+                })
+                .collect()
+        }
+        gauge_family => {
+            let mut rows: Vec<_> = gauges.iter().collect();
+            rows.sort_by(|(a, _), (b, _)| (&a.name, &a.namespace).cmp(&(&b.name, &b.namespace)));
+            rows.into_iter()
+                .map(|(key, row)| {
+                    let value = match gauge_family {
+                        VariantFamily::CurrentReplicas => f64::from(row.current),
+                        VariantFamily::DesiredReplicas => f64::from(row.desired),
+                        _ => desired_ratio(row.current, row.desired),
+                    };
+                    gauge(gauge_labels(key, row), value)
+                })
+                .collect()
+        }
+    }
+}
+
+impl Snapshot {
+    /// Builds the snapshot of `gauges` and `counters` with its families under `naming`'s names.
+    pub(crate) fn build(
+        gauges: &BTreeMap<VariantKey, GaugeRow>,
+        counters: &BTreeMap<(VariantKey, Direction, ScalingReason), u64>,
+        naming: MetricsNaming,
+    ) -> Snapshot {
+        let prefixes = naming.prefixes();
+        let mut families = Vec::with_capacity(prefixes.len() * VariantFamily::ALL.len());
+        for which in VariantFamily::ALL {
+            let metrics = samples(gauges, counters, which);
+            if metrics.is_empty() {
+                continue;
+            }
+            let kind = if which.is_counter() {
+                MetricType::COUNTER
+            } else {
+                MetricType::GAUGE
+            };
+            for prefix in prefixes {
+                families.push(family(
+                    which.name(prefix),
+                    which.help(),
+                    kind,
+                    metrics.clone(),
+                ));
+            }
+        }
+        Snapshot { families }
     }
 }
 
@@ -167,22 +207,6 @@ impl Collector for VariantCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let snapshot = self.shared.load();
-        let mut out = Vec::with_capacity(self.prefixes.len() * VariantFamily::ALL.len());
-        for prefix in self.prefixes {
-            for which in VariantFamily::ALL {
-                let metrics = samples(&snapshot, which);
-                if metrics.is_empty() {
-                    continue;
-                }
-                let kind = if which.is_counter() {
-                    MetricType::COUNTER
-                } else {
-                    MetricType::GAUGE
-                };
-                out.push(family(which.name(prefix), which.help(), kind, metrics));
-            }
-        }
-        out
+        self.shared.load().families.clone()
     }
 }
