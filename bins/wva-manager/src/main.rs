@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod collect;
 mod crd;
+mod demo;
 mod logging;
 mod run;
 mod standalone;
@@ -28,6 +29,8 @@ enum Command {
     Collect(collect::CollectArgs),
     /// Replay a CycleInput JSON offline and print the CycleReport.
     Analyze(analyze::AnalyzeArgs),
+    /// Watch the autoscaler work on a simulated vLLM fleet: no cluster, no Prometheus needed.
+    Demo(demo::DemoArgs),
     /// Run the autoscaler (`--standalone` without Kubernetes).
     Run(Box<run::RunArgs>),
     /// Print the VariantAutoscaling CustomResourceDefinition YAML.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Collect(args) => collect::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Run(args) => run::run(*args),
         Command::Crd(args) => crd::run(args),
     }

@@ -258,7 +258,7 @@ impl ScrapeSource {
 
         let finished = fixed.unwrap_or_else(|| self.now());
         let failed = results.iter().filter(|r| r.error.is_some()).count();
-        let events = self.apply(&results, &models, &listed, finished);
+        let events = self.apply(results, &models, &listed, finished);
         if let Some(observer) = &self.observer {
             for event in &events {
                 observer.on_query(event);
@@ -319,7 +319,7 @@ impl ScrapeSource {
     /// Stores a round's results; returns the observer events to send once unlocked.
     fn apply(
         &self,
-        results: &[ScrapeResult],
+        results: Vec<ScrapeResult>,
         models: &[ModelKey],
         listed: &BTreeSet<(ModelKey, String)>,
         finished: Duration,
@@ -329,13 +329,13 @@ impl ScrapeSource {
         for r in results {
             bump_scrape(&self.stats, r.error.as_ref());
             let mut series = 0;
-            for (model, pod, outcome) in &r.users {
-                let Some(retention) = st.tracked.get(model).map(|t| t.retention) else {
+            for (model, pod, outcome) in r.users {
+                let Some(retention) = st.tracked.get(&model).map(|t| t.retention) else {
                     continue; // untracked while the round ran
                 };
                 let state = st
                     .pods
-                    .entry((model.clone(), pod.clone()))
+                    .entry((model, pod))
                     .or_insert_with(|| PodState::new(r.url.clone(), retention));
                 state.url.clone_from(&r.url);
                 state.set_retention(retention);
@@ -345,9 +345,9 @@ impl ScrapeSource {
                         for _ in 0..obs.other_model {
                             bump(&self.stats.untracked);
                         }
-                        state.record_success(r.sampled_at, r.completed_at, r.duration, obs.clone());
+                        state.record_success(r.sampled_at, r.completed_at, r.duration, obs);
                     }
-                    Err(e) => state.record_failure(e.clone(), r.completed_at, r.duration),
+                    Err(e) => state.record_failure(e, r.completed_at, r.duration),
                 }
             }
             events.push(QueryEvent {
