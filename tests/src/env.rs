@@ -75,16 +75,18 @@ impl Env {
                 fleet: fleet.control_addr(),
                 manager: manager_addr,
                 scrape_interval: Duration::from_secs(1),
+                query_log: None,
             },
         )
         .await?;
+        wait_scraped(&prom, &fleet).await?;
         let mut opts = ManagerOptions::e2e(files.inventory.clone(), prom.url());
         opts.scale_to_zero = setup.scale_to_zero;
         let manager = ManagerChild::start(&dir, manager_addr, &opts).await?;
         let observer = Observer::start(fleet.clone(), manager.metrics);
-        let hpa = setup.hpa_min.map(|min| {
-            HpaLoop::start(fleet.clone(), prom.addr(), fleet::NAMESPACE, e2e_hpa(min))
-        });
+        let hpa = setup
+            .hpa_min
+            .map(|min| HpaLoop::start(fleet.clone(), prom.addr(), fleet::NAMESPACE, e2e_hpa(min)));
         Ok(Env {
             name: name.to_string(),
             dir,
@@ -170,7 +172,11 @@ impl Env {
 
     /// Ends the scenario: on failure or timeout dumps the artifacts and panics with the first
     /// unmet expectation; then stops every child.
-    pub async fn finish(self, outcome: std::result::Result<Check, tokio::time::error::Elapsed>, budget: Duration) {
+    pub async fn finish(
+        self,
+        outcome: std::result::Result<Check, tokio::time::error::Elapsed>,
+        budget: Duration,
+    ) {
         let failure = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(message)) => Some(message),
@@ -188,12 +194,46 @@ impl Env {
                 took
             ),
         );
-        eprintln!("e2e {}: {} in {took:.1} s", self.name, if failure.is_none() { "ok" } else { "FAILED" });
+        eprintln!(
+            "e2e {}: {} in {took:.1} s",
+            self.name,
+            if failure.is_none() { "ok" } else { "FAILED" }
+        );
         self.fleet.shutdown().await;
         let dir = self.dir.clone();
         drop(self);
         if let Some(f) = failure {
             panic!("{f} (artifacts: {})", dir.display());
         }
+    }
+}
+
+/// Waits (20 s) until Prometheus holds the fleet's `kube_deployment_status_replicas` for every
+/// variant and `up == 1` for every live pod, as a cluster's kube-state-metrics would be before
+/// the controller starts.
+pub async fn wait_scraped(prom: &PromChild, fleet: &FleetHandle) -> Result<()> {
+    let variants = fleet.config().variants.len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pods = fleet.targets().len();
+        let deployments = prom
+            .query("kube_deployment_status_replicas")
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0);
+        let up = prom
+            .query("up{job=\"vllm\"} == 1")
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0);
+        if deployments >= variants && up >= pods {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(err(format!(
+                "Prometheus did not scrape the fleet within 20 s: {deployments}/{variants} deployments, {up}/{pods} pods up"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ pub struct Resize {
 pub struct HpaLoop {
     task: tokio::task::JoinHandle<()>,
     resizes: Arc<Mutex<Vec<Resize>>>,
+    queries: Arc<AtomicU64>,
 }
 
 /// The e2e HPA settings: tolerance 0.1, up window 0 s, down window 5 s, min 1 (or 0), max 10.
@@ -50,6 +52,8 @@ impl HpaLoop {
     pub fn start(fleet: FleetHandle, prom: SocketAddr, namespace: &str, cfg: HpaConfig) -> HpaLoop {
         let resizes = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&resizes);
+        let queries = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&queries);
         let expr = format!(
             "sum by (variant_name) (inferno_desired_replicas{{exported_namespace=\"{namespace}\"}})"
         );
@@ -59,6 +63,7 @@ impl HpaLoop {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
+                counter.fetch_add(1, Ordering::SeqCst);
                 let Ok(vector) = query_at(prom, &expr).await else {
                     continue;
                 };
@@ -72,10 +77,11 @@ impl HpaLoop {
                     };
                     let emulator = emulators
                         .entry(variant.clone())
-                        .or_insert_with(|| HpaEmulator::new(cfg.clone()));
+                        .or_insert_with(|| HpaEmulator::new(cfg));
                     let current = counts.spec_replicas;
                     let next = emulator.recommend(now, current, Some(value));
-                    if next != current && fleet.set_replicas(variant, next).is_ok()
+                    if next != current
+                        && fleet.set_replicas(variant, next).is_ok()
                         && let Ok(mut l) = log.lock()
                     {
                         l.push(Resize {
@@ -88,7 +94,16 @@ impl HpaLoop {
                 }
             }
         });
-        HpaLoop { task, resizes }
+        HpaLoop {
+            task,
+            resizes,
+            queries,
+        }
+    }
+
+    /// PromQL queries sent so far.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::SeqCst)
     }
 
     /// The resizes so far.

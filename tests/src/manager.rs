@@ -83,7 +83,10 @@ impl ManagerChild {
             .env("PROMETHEUS_METRICS_CACHE_TTL", &opts.cache.0)
             .env("PROMETHEUS_METRICS_CACHE_FETCH_INTERVAL", &opts.cache.0)
             .env("PROMETHEUS_METRICS_CACHE_FRESH_THRESHOLD", &opts.cache.1)
-            .env("PROMETHEUS_METRICS_CACHE_UNAVAILABLE_THRESHOLD", &opts.cache.2)
+            .env(
+                "PROMETHEUS_METRICS_CACHE_UNAVAILABLE_THRESHOLD",
+                &opts.cache.2,
+            )
             .env("RUST_LOG", "info");
         match &opts.scale_to_zero {
             Some((enabled, retention)) => {
@@ -91,8 +94,7 @@ impl ManagerChild {
                 let text = format!(
                     "default: |\n  enable_scale_to_zero: {enabled}\n  retention_period: {retention}\n"
                 );
-                std::fs::write(&file, text)
-                    .map_err(|e| err(format!("{}: {e}", file.display())))?;
+                std::fs::write(&file, text).map_err(|e| err(format!("{}: {e}", file.display())))?;
                 cmd.arg("--scale-to-zero-config")
                     .arg(&file)
                     .args(["--scale-to-zero", if *enabled { "true" } else { "false" }]);

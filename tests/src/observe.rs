@@ -174,7 +174,10 @@ impl Observer {
 
     /// The latest sample.
     pub fn last(&self) -> Option<Sample> {
-        self.data.lock().ok().and_then(|d| d.samples.last().cloned())
+        self.data
+            .lock()
+            .ok()
+            .and_then(|d| d.samples.last().cloned())
     }
 
     /// Waits until `pred` holds for the latest sample, polling every 250 ms, up to `within`;
@@ -241,7 +244,12 @@ pub fn targets(report: &serde_json::Value) -> BTreeMap<String, u64> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|d| Some((d["variant"].as_str()?.to_string(), d["targetReplicas"].as_u64()?)))
+                .filter_map(|d| {
+                    Some((
+                        d["variant"].as_str()?.to_string(),
+                        d["targetReplicas"].as_u64()?,
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -250,7 +258,8 @@ pub fn targets(report: &serde_json::Value) -> BTreeMap<String, u64> {
 /// The model's availability in a cycle report (`fresh`, `stale`, `unavailable`).
 pub fn availability(report: &serde_json::Value, model: &str) -> Option<String> {
     report["models"].as_array()?.iter().find_map(|m| {
-        (m["modelID"] == model).then(|| m["analysis"]["availability"].as_str().map(str::to_string))?
+        (m["modelID"] == model)
+            .then(|| m["analysis"]["availability"].as_str().map(str::to_string))?
     })
 }
 

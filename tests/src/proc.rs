@@ -197,7 +197,14 @@ pub fn manager_binary() -> Result<PathBuf> {
         .ok_or_else(|| err("cannot locate the target directory; set WVA_MANAGER_BIN"))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(cargo)
-        .args(["build", "-p", "wva-manager", "--bin", "wva-manager", "--target-dir"])
+        .args([
+            "build",
+            "-p",
+            "wva-manager",
+            "--bin",
+            "wva-manager",
+            "--target-dir",
+        ])
         .arg(&target)
         .status()
         .map_err(|e| err(format!("cargo build -p wva-manager: {e}")))?;

@@ -27,6 +27,8 @@ pub struct PromTargets {
     pub manager: SocketAddr,
     /// Scrape interval.
     pub scrape_interval: Duration,
+    /// Prometheus's query log file (`global.query_log_file`), if wanted.
+    pub query_log: Option<PathBuf>,
 }
 
 /// One instant-vector element.
@@ -64,7 +66,7 @@ fn config_text(t: &PromTargets, self_addr: SocketAddr) -> String {
   scrape_interval: {si}ms
   scrape_timeout: {timeout}ms
   evaluation_interval: {si}ms
-scrape_configs:
+{query_log}scrape_configs:
   - job_name: vllm
     honor_labels: true
     file_sd_configs:
@@ -93,6 +95,11 @@ scrape_configs:
         gw = t.gateway_sd.display(),
         fleet = t.fleet,
         manager = t.manager,
+        query_log = t
+            .query_log
+            .as_ref()
+            .map(|p| format!("  query_log_file: {}\n", p.display()))
+            .unwrap_or_default(),
     )
 }
 

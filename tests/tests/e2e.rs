@@ -15,9 +15,18 @@ use wva_e2e::observe::{self, Sample, wall_ms};
 use wva_sim::exposition::GaugeOverride;
 use wva_sim::{Fault, ScrapeFault};
 
-fn setup(cheap: u32, fast: u32, hpa_min: Option<u32>) -> Setup {
+/// The default fleet with `cheap` and `fast` replicas; `load(config)` is the constant rate the
+/// fleet starts with (so that the manager's first cycle already sees it).
+fn setup(
+    cheap: u32,
+    fast: u32,
+    hpa_min: Option<u32>,
+    load: impl Fn(&wva_sim::FleetConfig) -> f64,
+) -> Setup {
+    let base = fleet::e2e_config(cheap, fast, 0.0).unwrap();
+    let rate = load(&base);
     Setup {
-        fleet: fleet::e2e_config(cheap, fast, 0.0).unwrap(),
+        fleet: fleet::e2e_config(cheap, fast, rate).unwrap(),
         scale_to_zero: None,
         hpa_min,
     }
@@ -48,7 +57,12 @@ fn has_both(s: &Sample) -> bool {
     s.desired.contains_key(CHEAP) && s.desired.contains_key(FAST)
 }
 
-async fn wait(env: &Env, what: &str, within_s: u64, pred: impl Fn(&Sample) -> bool) -> Result<Sample, String> {
+async fn wait(
+    env: &Env,
+    what: &str,
+    within_s: u64,
+    pred: impl Fn(&Sample) -> bool,
+) -> Result<Sample, String> {
     env.observer
         .wait_for(Duration::from_secs(within_s), pred)
         .await
@@ -69,83 +83,137 @@ fn promtool_check(text: &str) -> (i32, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_1_exposition_is_valid_and_every_live_pod_is_scraped() {
-    run("1-exposition", 60, setup(1, 1, None), async |env| {
-        fleet::set_rate(&env.fleet, 2.0).map_err(|e| e.to_string())?;
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        wait(env, "manager publishes both variants", 20, has_both).await?;
-        let text = env.manager.metrics_text().await.map_err(|e| e.to_string())?;
-        std::fs::write(env.dir.join("manager-metrics.txt"), &text).unwrap();
-        let (code, out) = promtool_check(&text);
-        ensure(code == 0, || format!("promtool check metrics on the manager: exit {code}: {out}"))?;
-        let types = wva_e2e::expo::types(&text);
-        let samples = wva_e2e::expo::parse(&text);
-        for (family, kind, labels) in [
-            ("inferno_current_replicas", "gauge", &["variant_name", "namespace", "accelerator_type"][..]),
-            ("inferno_desired_replicas", "gauge", &["variant_name", "namespace", "accelerator_type"][..]),
-            ("inferno_desired_ratio", "gauge", &["variant_name", "namespace", "accelerator_type"][..]),
-        ] {
-            ensure(types.get(family).map(String::as_str) == Some(kind), || {
-                format!("{family}: type {:?}, want {kind}", types.get(family))
+    run(
+        "1-exposition",
+        60,
+        setup(1, 1, None, |_| 2.0),
+        async |env| {
+            fleet::set_rate(&env.fleet, 2.0).map_err(|e| e.to_string())?;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            wait(env, "manager publishes both variants", 20, has_both).await?;
+            let text = env
+                .manager
+                .metrics_text()
+                .await
+                .map_err(|e| e.to_string())?;
+            std::fs::write(env.dir.join("manager-metrics.txt"), &text).unwrap();
+            let (code, out) = promtool_check(&text);
+            ensure(code == 0, || {
+                format!("promtool check metrics on the manager: exit {code}: {out}")
             })?;
-            let series: Vec<_> = samples.iter().filter(|s| s.name == family).collect();
-            ensure(series.len() == 2, || format!("{family}: {} series, want 2", series.len()))?;
-            for s in series {
-                let keys: Vec<&str> = s.labels.keys().map(String::as_str).collect();
-                let mut want = labels.to_vec();
-                want.sort_unstable();
-                ensure(keys == want, || format!("{family}: labels {keys:?}, want {want:?}"))?;
-                ensure(s.labels["namespace"] == fleet::NAMESPACE, || format!("{family}: {:?}", s.labels))?;
+            let types = wva_e2e::expo::types(&text);
+            let samples = wva_e2e::expo::parse(&text);
+            for (family, kind, labels) in [
+                (
+                    "inferno_current_replicas",
+                    "gauge",
+                    &["variant_name", "namespace", "accelerator_type"][..],
+                ),
+                (
+                    "inferno_desired_replicas",
+                    "gauge",
+                    &["variant_name", "namespace", "accelerator_type"][..],
+                ),
+                (
+                    "inferno_desired_ratio",
+                    "gauge",
+                    &["variant_name", "namespace", "accelerator_type"][..],
+                ),
+            ] {
+                ensure(types.get(family).map(String::as_str) == Some(kind), || {
+                    format!("{family}: type {:?}, want {kind}", types.get(family))
+                })?;
+                let series: Vec<_> = samples.iter().filter(|s| s.name == family).collect();
+                ensure(series.len() == 2, || {
+                    format!("{family}: {} series, want 2", series.len())
+                })?;
+                for s in series {
+                    let keys: Vec<&str> = s.labels.keys().map(String::as_str).collect();
+                    let mut want = labels.to_vec();
+                    want.sort_unstable();
+                    ensure(keys == want, || {
+                        format!("{family}: labels {keys:?}, want {want:?}")
+                    })?;
+                    ensure(s.labels["namespace"] == fleet::NAMESPACE, || {
+                        format!("{family}: {:?}", s.labels)
+                    })?;
+                }
             }
-        }
-        ensure(
-            types.get("inferno_replica_scaling_total").map(String::as_str) == Some("counter"),
-            || format!("inferno_replica_scaling_total: type {:?}", types.get("inferno_replica_scaling_total")),
-        )?;
-        // Every sim pod's exposition: only the lint lines real vLLM also fails.
-        for target in env.fleet.targets() {
-            let r = wva_e2e::http::get(target.addr, &target.path).await.map_err(|e| e.to_string())?;
-            let (code, out) = promtool_check(&r.text());
-            let only_lints = out.lines().filter(|l| !l.trim().is_empty()).all(|l| {
-                l.contains("metric names should not contain ':'")
-                    || (l.starts_with("vllm:iteration_tokens_total")
-                        && l.contains("non-counter metrics should not have \"_total\" suffix"))
-            });
-            ensure(code == 0 || (code == 3 && only_lints), || {
-                format!("pod {}: promtool exit {code}: {out}", target.pod)
-            })?;
-        }
-        // Prometheus scrapes exactly the live pods.
-        let live: Vec<String> = env.fleet.targets().into_iter().map(|t| t.pod).collect();
-        let mut last = Vec::new();
-        for _ in 0..40 {
-            last = env.prom.query("up{job=\"vllm\"}").await.map_err(|e| e.to_string())?;
-            let up: BTreeMap<String, f64> = last
-                .iter()
-                .map(|(l, v)| (l.get("pod").cloned().unwrap_or_default(), *v))
-                .collect();
-            if up.len() == live.len() && live.iter().all(|p| up.get(p) == Some(&1.0)) {
-                return Ok(());
+            ensure(
+                types
+                    .get("inferno_replica_scaling_total")
+                    .map(String::as_str)
+                    == Some("counter"),
+                || {
+                    format!(
+                        "inferno_replica_scaling_total: type {:?}",
+                        types.get("inferno_replica_scaling_total")
+                    )
+                },
+            )?;
+            // Every sim pod's exposition: only the lint lines real vLLM also fails.
+            for target in env.fleet.targets() {
+                let r = wva_e2e::http::get(target.addr, &target.path)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let (code, out) = promtool_check(&r.text());
+                let only_lints = out.lines().filter(|l| !l.trim().is_empty()).all(|l| {
+                    l.contains("metric names should not contain ':'")
+                        || (l.starts_with("vllm:iteration_tokens_total")
+                            && l.contains("non-counter metrics should not have \"_total\" suffix"))
+                });
+                ensure(code == 0 || (code == 3 && only_lints), || {
+                    format!("pod {}: promtool exit {code}: {out}", target.pod)
+                })?;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        Err(format!("up{{job=\"vllm\"}} {last:?} does not show every live pod {live:?} at 1"))
-    })
+            // Prometheus scrapes exactly the live pods.
+            let live: Vec<String> = env.fleet.targets().into_iter().map(|t| t.pod).collect();
+            let mut last = Vec::new();
+            for _ in 0..40 {
+                last = env
+                    .prom
+                    .query("up{job=\"vllm\"}")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let up: BTreeMap<String, f64> = last
+                    .iter()
+                    .map(|(l, v)| (l.get("pod").cloned().unwrap_or_default(), *v))
+                    .collect();
+                if up.len() == live.len() && live.iter().all(|p| up.get(p) == Some(&1.0)) {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(format!(
+                "up{{job=\"vllm\"}} {last:?} does not show every live pod {live:?} at 1"
+            ))
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_2_scale_up_raises_the_cheapest_variant_first() {
-    let s = setup(1, 1, Some(1));
+    let s = setup(1, 1, Some(1), |c| 0.2 * fleet::total_capacity(c));
     let capacity = fleet::total_capacity(&s.fleet);
     run("2-scale-up", 120, s, async |env| {
         fleet::set_rate(&env.fleet, 0.2 * capacity).map_err(|e| e.to_string())?;
@@ -179,7 +247,7 @@ async fn e2e_2_scale_up_raises_the_cheapest_variant_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_3_scale_down_lowers_the_most_expensive_variant_first() {
-    let s = setup(2, 3, Some(1));
+    let s = setup(2, 3, Some(1), |c| 0.1 * fleet::total_capacity(c));
     let capacity = fleet::total_capacity(&s.fleet);
     run("3-scale-down", 150, s, async |env| {
         fleet::set_rate(&env.fleet, 0.1 * capacity).map_err(|e| e.to_string())?;
@@ -192,13 +260,16 @@ async fn e2e_3_scale_down_lowers_the_most_expensive_variant_first() {
             .map_err(|last| format!("no scale-down decision within 90 s; last cycle: {last:?}"))?;
         let d = observe::decisions(&first.report);
         ensure(
-            d.iter().any(|x| x.0 == FAST && x.4 < x.3) && !d.iter().any(|x| x.0 == CHEAP && x.4 < x.3),
+            d.iter().any(|x| x.0 == FAST && x.4 < x.3)
+                && !d.iter().any(|x| x.0 == CHEAP && x.4 < x.3),
             || format!("the first scale-down must lower fast only: {d:?}"),
         )?;
         let followed = wait(env, "the fleet follows the scale-down", 45, |s| {
             has_both(s)
                 && current_total(s) < 5
-                && s.fleet.iter().all(|(v, c)| s.desired.get(v) == Some(&f64::from(c.spec)) && c.current == c.spec)
+                && s.fleet.iter().all(|(v, c)| {
+                    s.desired.get(v) == Some(&f64::from(c.spec)) && c.current == c.spec
+                })
         })
         .await?;
         let below: Vec<Sample> = env
@@ -207,7 +278,9 @@ async fn e2e_3_scale_down_lowers_the_most_expensive_variant_first() {
             .into_iter()
             .filter(|s| s.desired.values().any(|d| *d < 1.0))
             .collect();
-        ensure(below.is_empty(), || format!("a variant went below 1: {:?}", below.first()))?;
+        ensure(below.is_empty(), || {
+            format!("a variant went below 1: {:?}", below.first())
+        })?;
         let _ = followed;
         Ok(())
     })
@@ -216,8 +289,12 @@ async fn e2e_3_scale_down_lowers_the_most_expensive_variant_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_4_constant_load_does_not_flap() {
-    let s = setup(2, 1, Some(1));
-    let rate = 2.0 * fleet::rate_for_kv(&s.fleet, CHEAP, 0.45) + fleet::rate_for_kv(&s.fleet, FAST, 0.45);
+    // Three pods, each at the rate that `capacity::steady_state` predicts gives an L4 replica
+    // KV 0.45: the cheap pods sit near 0.45 and the H100 (more capacity, favoured by the
+    // least-loaded router) below it.
+    let kv_rate = |c: &wva_sim::FleetConfig| 3.0 * fleet::rate_for_kv(c, CHEAP, 0.45);
+    let s = setup(2, 1, Some(1), kv_rate);
+    let rate = kv_rate(&s.fleet);
     run("4-no-flapping", 130, s, async |env| {
         fleet::set_rate(&env.fleet, rate).map_err(|e| e.to_string())?;
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -241,7 +318,7 @@ async fn e2e_4_constant_load_does_not_flap() {
 
 fn stz_setup(enabled: bool, hpa_min: u32) -> Setup {
     Setup {
-        fleet: fleet::e2e_config(1, 1, 0.0).unwrap(),
+        fleet: fleet::e2e_config(1, 1, 1.0).unwrap(),
         scale_to_zero: Some((enabled, "20s".into())),
         hpa_min: Some(hpa_min),
     }
@@ -266,24 +343,31 @@ async fn e2e_5_scale_to_zero_enabled_empties_the_fleet() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_6_scale_to_zero_disabled_keeps_a_replica() {
-    run("6-scale-to-zero-disabled", 100, stz_setup(false, 1), async |env| {
-        fleet::set_rate(&env.fleet, 1.0).map_err(|e| e.to_string())?;
-        wait(env, "manager publishes both variants", 20, has_both).await?;
-        fleet::set_rate(&env.fleet, 0.0).map_err(|e| e.to_string())?;
-        let from = env.observer.now();
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        for s in env.observer.samples_since(from) {
-            ensure(s.manager_up && total(&s.desired) >= 1.0, || format!("Σ desired < 1 at {s:?}"))?;
-            ensure(ready_total(&s) >= 1, || format!("no ready pod at {s:?}"))?;
-        }
-        Ok(())
-    })
+    run(
+        "6-scale-to-zero-disabled",
+        100,
+        stz_setup(false, 1),
+        async |env| {
+            fleet::set_rate(&env.fleet, 1.0).map_err(|e| e.to_string())?;
+            wait(env, "manager publishes both variants", 20, has_both).await?;
+            fleet::set_rate(&env.fleet, 0.0).map_err(|e| e.to_string())?;
+            let from = env.observer.now();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            for s in env.observer.samples_since(from) {
+                ensure(s.manager_up && total(&s.desired) >= 1.0, || {
+                    format!("Σ desired < 1 at {s:?}")
+                })?;
+                ensure(ready_total(&s) >= 1, || format!("no ready pod at {s:?}"))?;
+            }
+            Ok(())
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_7_prometheus_outage_holds_decisions_and_they_resume() {
-    let s = setup(1, 1, Some(1));
+    let s = setup(1, 1, Some(1), |c| 1.5 * fleet::total_capacity(c));
     let capacity = fleet::total_capacity(&s.fleet);
     run("7-prometheus-restart", 180, s, async |env| {
         fleet::set_rate(&env.fleet, 1.5 * capacity).map_err(|e| e.to_string())?;
@@ -332,7 +416,7 @@ async fn e2e_7_prometheus_outage_holds_decisions_and_they_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_8_killed_pod_leaves_the_inputs() {
-    let s = setup(3, 1, Some(1));
+    let s = setup(3, 1, Some(1), |c| 0.1 * fleet::total_capacity(c));
     let capacity = fleet::total_capacity(&s.fleet);
     run("8-pod-killed", 100, s, async |env| {
         fleet::set_rate(&env.fleet, 0.1 * capacity).map_err(|e| e.to_string())?;

@@ -6,7 +6,9 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod ci;
+mod e2e;
 
 /// A failed step: what ran and why it failed.
 #[derive(Debug)]
@@ -25,12 +27,16 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci        install what the tests need when missing, then fmt check, clippy -D warnings, all tests
+  e2e       end-to-end scenarios on the real Prometheus and wva-manager [--scenario S] [--release] [--parallel N]
+  bench     whole-process measurements spliced into docs/performance.md [--quick]
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("e2e") => e2e::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
