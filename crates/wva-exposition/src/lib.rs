@@ -10,7 +10,13 @@
 //!
 //! and serves them over HTTP with [`Exposition::serve`]: `/metrics` and `/debug/cycle` on the
 //! metrics listener (default `0.0.0.0:8080`), `/healthz` and `/readyz` on the probes listener
-//! (default `0.0.0.0:8081`).
+//! (default `0.0.0.0:8081`). The metrics listener optionally speaks TLS ([`TlsConfig`]: PEM
+//! files polled for rotation, or an in-memory self-signed certificate) and requires a static
+//! bearer token ([`MetricsAuth::Static`]).
+//!
+//! The crate depends on no collector or Kubernetes type: the engine adapts the collector's
+//! observer callbacks onto [`SelfMetrics`] and hands over the cycle report as JSON or any
+//! `serde::Serialize` value ([`Exposition::set_cycle_report`]).
 //!
 //! ```
 //! use wva_core::Reason;
