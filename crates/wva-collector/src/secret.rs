@@ -144,6 +144,11 @@ impl TokenProvider {
         matches!(self.source, TokenSource::File(_))
     }
 
+    /// The token held now, without re-reading the file.
+    pub(crate) fn peek(&self) -> Option<Secret> {
+        self.get()
+    }
+
     fn get(&self) -> Option<Secret> {
         self.current.read().ok().and_then(|g| g.clone())
     }

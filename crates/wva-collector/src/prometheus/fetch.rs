@@ -147,6 +147,7 @@ impl Fetcher {
             if let Some(n) = name {
                 self.stats.attempt(n);
             }
+            let used = self.client.token.peek();
             let err = match self.client.attempt(label, text).await {
                 Ok(r) => return Ok(r),
                 Err(e) => e,
@@ -154,7 +155,9 @@ impl Fetcher {
             if let CollectorError::Unauthorized { .. } = err.err {
                 if self.client.token.is_file() && !token_retry_used {
                     token_retry_used = true;
-                    if self.client.token.reload().await {
+                    // Another query may have reloaded already: compare with the token we sent.
+                    let changed = self.client.token.reload().await;
+                    if changed || self.client.token.peek() != used {
                         tracing::info!(query = label, "bearer token changed; retrying once");
                         continue;
                     }
