@@ -186,6 +186,19 @@ impl Env {
         if let Some(f) = &failure {
             self.dump(f).await;
         }
+        let q = crate::observe::quality(&self.observer.samples());
+        let _ = std::fs::write(
+            self.dir.join("quality.json"),
+            serde_json::json!({
+                "scenario": self.name,
+                "seconds": q.seconds,
+                "saturated_s": q.saturated_s,
+                "replica_minutes": q.replica_minutes,
+                "cost_minutes": q.cost_minutes,
+                "static_peak_cost_minutes": q.static_peak_cost_minutes,
+            })
+            .to_string(),
+        );
         let _ = std::fs::write(
             self.dir.join("result.txt"),
             format!(

@@ -34,6 +34,10 @@ pub struct Sample {
     pub desired: BTreeMap<String, f64>,
     /// Whether the manager's `/metrics` answered.
     pub manager_up: bool,
+    /// Highest KV usage of any pod.
+    pub kv_max: f64,
+    /// Σ live pods × variant cost.
+    pub cost_rate: f64,
 }
 
 /// One distinct cycle report, with when it was first seen.
@@ -79,6 +83,16 @@ impl Observer {
             loop {
                 tick.tick().await;
                 let snapshot = fleet.snapshot();
+                let kv_max = snapshot
+                    .variants
+                    .iter()
+                    .map(|v| v.kv_max)
+                    .fold(0.0, f64::max);
+                let cost_rate = snapshot
+                    .variants
+                    .iter()
+                    .map(|v| f64::from(v.counts.current) * v.cost)
+                    .sum();
                 let fleet_counts = snapshot
                     .variants
                     .iter()
@@ -137,6 +151,8 @@ impl Observer {
                     fleet: fleet_counts,
                     desired,
                     manager_up: metrics_text.is_some(),
+                    kv_max,
+                    cost_rate,
                 });
             }
         });
@@ -288,4 +304,38 @@ pub fn decisions(report: &serde_json::Value) -> Vec<(String, String, String, u64
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Decision-quality figures of a run (spec/sim.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Quality {
+    /// Seconds observed.
+    pub seconds: f64,
+    /// Seconds with some pod at KV ≥ 0.8 (saturated by the default threshold).
+    pub saturated_s: f64,
+    /// ∫ live pods dt, in replica-minutes.
+    pub replica_minutes: f64,
+    /// ∫ Σ pods × cost dt, in cost-minutes.
+    pub cost_minutes: f64,
+    /// The same for a static fleet sized at the observed peak cost rate.
+    pub static_peak_cost_minutes: f64,
+}
+
+/// Integrates the samples into [`Quality`].
+pub fn quality(samples: &[Sample]) -> Quality {
+    let mut q = Quality::default();
+    let mut peak: f64 = 0.0;
+    for w in samples.windows(2) {
+        let dt = w[1].t - w[0].t;
+        q.seconds += dt;
+        if w[0].kv_max >= 0.8 {
+            q.saturated_s += dt;
+        }
+        let pods: u32 = w[0].fleet.values().map(|c| c.current).sum();
+        q.replica_minutes += f64::from(pods) * dt / 60.0;
+        q.cost_minutes += w[0].cost_rate * dt / 60.0;
+        peak = peak.max(w[0].cost_rate);
+    }
+    q.static_peak_cost_minutes = peak * q.seconds / 60.0;
+    q
 }

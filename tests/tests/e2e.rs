@@ -73,6 +73,39 @@ fn promtool() -> std::path::PathBuf {
     wva_e2e::proc::find_binary("WVA_PROMTOOL_BIN", "promtool").unwrap_or_else(|| "promtool".into())
 }
 
+/// `inferno_replica_scaling_total` is a counter with exactly its four labels and only the two
+/// directions; `required` demands at least one series.
+fn check_scaling_counter(text: &str, required: bool) -> Check {
+    let family = "inferno_replica_scaling_total";
+    let types = wva_e2e::expo::types(text);
+    let series: Vec<_> = wva_e2e::expo::parse(text)
+        .into_iter()
+        .filter(|s| s.name == family)
+        .collect();
+    if series.is_empty() && !required {
+        return ensure(!types.contains_key(family), || {
+            format!("{family}: a TYPE line without series")
+        });
+    }
+    ensure(
+        types.get(family).map(String::as_str) == Some("counter"),
+        || format!("{family}: type {:?}, want counter", types.get(family)),
+    )?;
+    ensure(!series.is_empty(), || format!("{family}: no series"))?;
+    for s in &series {
+        let keys: Vec<&str> = s.labels.keys().map(String::as_str).collect();
+        ensure(
+            keys == ["direction", "namespace", "reason", "variant_name"],
+            || format!("{family}: labels {keys:?}"),
+        )?;
+        ensure(
+            matches!(s.labels["direction"].as_str(), "scale_up" | "scale_down"),
+            || format!("{family}: direction {:?}", s.labels["direction"]),
+        )?;
+    }
+    Ok(())
+}
+
 /// Runs `promtool check metrics` on `text`: (exit code, output).
 fn promtool_check(text: &str) -> (i32, String) {
     use std::io::Write as _;
@@ -158,18 +191,15 @@ async fn e2e_1_exposition_is_valid_and_every_live_pod_is_scraped() {
                     })?;
                 }
             }
-            ensure(
-                types
-                    .get("inferno_replica_scaling_total")
-                    .map(String::as_str)
-                    == Some("counter"),
-                || {
-                    format!(
-                        "inferno_replica_scaling_total: type {:?}",
-                        types.get("inferno_replica_scaling_total")
-                    )
-                },
-            )?;
+            // The counter has series (and so a family) once a variant's desired value changed;
+            // scenario 2 checks it after a scale-up. Here: present as a counter, or absent
+            // while no cycle changed anything.
+            let changed = env.observer.cycles().iter().any(|c| {
+                observe::decisions(&c.report)
+                    .iter()
+                    .any(|d| d.1 != "no_change")
+            });
+            check_scaling_counter(&text, changed)?;
             // Every sim pod's exposition: only the lint lines real vLLM also fails.
             for target in env.fleet.targets() {
                 let r = wva_e2e::http::get(target.addr, &target.path)
@@ -240,6 +270,20 @@ async fn e2e_2_scale_up_raises_the_cheapest_variant_first() {
         let up = wait(env, "desired total > 2", 45u64.saturating_sub((wall_ms() - step_ms) / 1000), |s| total(&s.desired) > 2.0).await?;
         let want = total(&up.desired);
         wait(env, "fleet ready >= desired", 15, |s| f64::from(ready_total(s)) >= want).await?;
+        let text = env.manager.metrics_text().await.map_err(|e| e.to_string())?;
+        check_scaling_counter(&text, true)?;
+        let ups = wva_e2e::expo::parse(&text)
+            .into_iter()
+            .filter(|s| {
+                s.name == "inferno_replica_scaling_total"
+                    && s.labels["variant_name"] == CHEAP
+                    && s.labels["direction"] == "scale_up"
+            })
+            .map(|s| s.value)
+            .sum::<f64>();
+        ensure(ups >= 1.0, || {
+            format!("inferno_replica_scaling_total{{variant_name=\"cheap\",direction=\"scale_up\"}} = {ups}")
+        })?;
         Ok(())
     })
     .await;

@@ -409,6 +409,43 @@ fn markdown(rows: &[Row], version: &str, command: &str) -> String {
             f(r.sim_lag_s_max, 2),
         );
     }
+    md.push_str(&quality_table());
+    md
+}
+
+/// Decision quality per e2e scenario, from the `quality.json` files of the last e2e run.
+fn quality_table() -> String {
+    let root = wva_e2e::proc::artifacts_root();
+    let mut rows: Vec<serde_json::Value> = std::fs::read_dir(&root)
+        .map(|d| {
+            d.filter_map(std::result::Result::ok)
+                .filter_map(|e| std::fs::read(e.path().join("quality.json")).ok())
+                .filter_map(|b| serde_json::from_slice(&b).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return String::new();
+    }
+    rows.sort_by(|a, b| a["scenario"].as_str().cmp(&b["scenario"].as_str()));
+    let mut md = String::from(
+        "\nDecision quality per end-to-end scenario (from the last `cargo xtask e2e` run: fleet sampled every 250 ms; saturated = some pod at KV ≥ 0.8; the static fleet is sized at the run's peak cost rate for the whole run):\n\n| scenario | observed s | time saturated s | replica-minutes | cost-minutes | static peak fleet cost-minutes | saving |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let num = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        let saving = 1.0 - num("cost_minutes") / num("static_peak_cost_minutes");
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {}% |",
+            r["scenario"].as_str().unwrap_or(""),
+            f(num("seconds"), 0),
+            f(num("saturated_s"), 1),
+            f(num("replica_minutes"), 2),
+            f(num("cost_minutes"), 1),
+            f(num("static_peak_cost_minutes"), 1),
+            f(saving * 100.0, 0),
+        );
+    }
     md
 }
 
