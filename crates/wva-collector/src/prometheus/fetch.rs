@@ -66,7 +66,10 @@ impl Fetcher {
                     );
                 }
             }
-            Err(e) => self.stats.failure(Some(name), e),
+            Err(e) => {
+                tracing::debug!(query = name.as_str(), error = %e, "query failed");
+                self.stats.failure(Some(name), e)
+            }
         }
         if let Some(obs) = &self.observer {
             obs.on_query(&QueryEvent {
