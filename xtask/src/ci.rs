@@ -9,7 +9,14 @@ pub fn run(_args: &[String]) -> StepResult {
     run_step(&cargo, &["fmt", "--all", "--", "--check"], &[])?;
     run_step(
         &cargo,
-        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &[],
     )?;
     run_step(
@@ -22,6 +29,7 @@ pub fn run(_args: &[String]) -> StepResult {
         &["test", "--workspace", "--doc"],
         &[("WVA_REQUIRE_PROMETHEUS", "1")],
     )?;
+    crate::codegen::run(&["--check".to_string()])?;
     Ok(())
 }
 
@@ -45,10 +53,20 @@ fn ensure_prometheus() -> StepResult {
         ));
     }
     eprintln!("==> prometheus not found: installing the Debian package");
-    run_step("apt-get", &["update", "-q"], &[("DEBIAN_FRONTEND", "noninteractive")])?;
     run_step(
         "apt-get",
-        &["install", "-y", "-q", "--no-install-recommends", "prometheus"],
+        &["update", "-q"],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )?;
+    run_step(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "prometheus",
+        ],
         &[("DEBIAN_FRONTEND", "noninteractive")],
     )?;
     // The package starts a system service; the tests start their own instances.

@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod ci;
+mod codegen;
 mod e2e;
 
 /// A failed step: what ran and why it failed.
@@ -26,6 +27,7 @@ pub type StepResult = Result<(), StepError>;
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  codegen   write the CRD generated from the Rust types into deploy/ (--check: fail if stale)
   ci        install what the tests need when missing, then fmt check, clippy -D warnings, all tests
   e2e       end-to-end scenarios on the real Prometheus and wva-manager [--scenario S] [--release] [--parallel N]
   bench     whole-process measurements spliced into docs/performance.md [--quick]
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("codegen") => codegen::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
