@@ -41,6 +41,8 @@ pub(crate) struct Assembler<'a> {
     cache_idx: Vec<HashMap<(&'a str, &'a str), Vec<&'a Sample>>>,
     /// Per read: model-level values by (namespace, model) or model.
     model_idx: Vec<HashMap<(&'a str, &'a str), f64>>,
+    /// Per read: the live pods of each (namespace, model), from liveness reads.
+    live_idx: Vec<HashMap<(&'a str, &'a str), Vec<(&'a str, &'a Sample)>>>,
 }
 
 /// What a model's assembly gives: a snapshot, or the liveness failure to serve last-good for.
@@ -135,7 +137,21 @@ impl<'a> Assembler<'a> {
                 stats.not_live.fetch_add(dead as u64, Ordering::Relaxed);
             }
         }
+        let live_idx = reads
+            .iter()
+            .zip(&replica_idx)
+            .map(|(read, idx)| {
+                let mut by_model: HashMap<(&str, &str), Vec<(&str, &Sample)>> = HashMap::new();
+                if read.query.name == QueryName::ReplicaLastSample {
+                    for ((ns, m, pod), s) in idx {
+                        by_model.entry((*ns, *m)).or_default().push((*pod, *s));
+                    }
+                }
+                by_model
+            })
+            .collect();
         Assembler {
+            live_idx,
             catalogue,
             directory,
             policy,
@@ -189,11 +205,10 @@ impl<'a> Assembler<'a> {
         let fetch_age = liveness.fetched.elapsed();
         let ns = key.namespace.as_str();
         let model = key.model_id.as_str();
-        let mut live_pods: Vec<(&str, &Sample)> = self.replica_idx[li]
-            .iter()
-            .filter(|((n, m, _), _)| *n == ns && *m == model)
-            .map(|((_, _, p), s)| (*p, *s))
-            .collect();
+        let mut live_pods: Vec<(&str, &Sample)> = self.live_idx[li]
+            .get(&(ns, model))
+            .cloned()
+            .unwrap_or_default();
         live_pods.sort_by(|a, b| a.0.cmp(b.0));
         let mut replicas: BTreeMap<String, ReplicaRecord> = BTreeMap::new();
         for (pod, sample) in &live_pods {
