@@ -22,6 +22,9 @@ use super::decode::Sample;
 /// Per-replica values of one answer: (namespace, model, pod) → sample.
 type ReplicaIndex<'a> = HashMap<(&'a str, &'a str, &'a str), &'a Sample>;
 
+/// Live pods of each (namespace, model): pod name and its liveness sample.
+type LiveIndex<'a> = HashMap<(&'a str, &'a str), Vec<(&'a str, &'a Sample)>>;
+
 /// One read of the plan with its result.
 pub(crate) struct Read<'a> {
     pub query: &'a PlannedQuery,
@@ -42,7 +45,7 @@ pub(crate) struct Assembler<'a> {
     /// Per read: model-level values by (namespace, model) or model.
     model_idx: Vec<HashMap<(&'a str, &'a str), f64>>,
     /// Per read: the live pods of each (namespace, model), from liveness reads.
-    live_idx: Vec<HashMap<(&'a str, &'a str), Vec<(&'a str, &'a Sample)>>>,
+    live_idx: Vec<LiveIndex<'a>>,
 }
 
 /// What a model's assembly gives: a snapshot, or the liveness failure to serve last-good for.
@@ -141,7 +144,7 @@ impl<'a> Assembler<'a> {
             .iter()
             .zip(&replica_idx)
             .map(|(read, idx)| {
-                let mut by_model: HashMap<(&str, &str), Vec<(&str, &Sample)>> = HashMap::new();
+                let mut by_model: LiveIndex<'a> = HashMap::new();
                 if read.query.name == QueryName::ReplicaLastSample {
                     for ((ns, m, pod), s) in idx {
                         by_model.entry((*ns, *m)).or_default().push((*pod, *s));
