@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--models 10,100,1000]`: whole-process measurements (spec/sim.md §7) by
+//! `cargo xtask bench [--models 10,100,1000] [--no-build]`: whole-process measurements (spec/sim.md §7) by
 //! the `bench` binary of `wva-e2e` against the release `wva-manager`, spliced into
 //! `docs/performance.md` between `<!-- xtask-bench:start -->` and `<!-- xtask-bench:end -->`.
 
@@ -13,6 +13,7 @@ const END: &str = "<!-- xtask-bench:end -->";
 /// Builds, runs the bench and updates the docs.
 pub fn run(args: &[String]) -> StepResult {
     let mut models = "10,100,1000".to_string();
+    let mut build = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -22,28 +23,31 @@ pub fn run(args: &[String]) -> StepResult {
                     .ok_or_else(|| StepError("--models needs a value".into()))?
                     .clone()
             }
+            "--no-build" => build = false,
             other => return Err(StepError(format!("bench: unknown argument {other:?}"))),
         }
     }
     check_prometheus()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    run_step(
-        &cargo,
-        &[
-            "build",
-            "--release",
-            "-p",
-            "wva-manager",
-            "--bin",
-            "wva-manager",
-        ],
-        &[],
-    )?;
-    run_step(
-        &cargo,
-        &["build", "--release", "-p", "wva-e2e", "--bin", "bench"],
-        &[],
-    )?;
+    if build {
+        run_step(
+            &cargo,
+            &[
+                "build",
+                "--release",
+                "-p",
+                "wva-manager",
+                "--bin",
+                "wva-manager",
+            ],
+            &[],
+        )?;
+        run_step(
+            &cargo,
+            &["build", "--release", "-p", "wva-e2e", "--bin", "bench"],
+            &[],
+        )?;
+    }
     let target = target_dir();
     let manager = target
         .join("release")

@@ -30,7 +30,7 @@ commands:
   codegen   write the CRD generated from the Rust types into deploy/ (--check: fail if stale)
   ci        install what the tests need when missing, then fmt check, clippy -D warnings, all tests
   e2e       end-to-end scenarios on the real Prometheus and wva-manager [--scenario S] [--release] [--parallel N]
-  bench     whole-process measurements spliced into docs/performance.md [--quick]
+  bench     whole-process measurements spliced into docs/performance.md [--models 10,100,1000] [--no-build]
 ";
 
 fn main() -> ExitCode {

@@ -22,14 +22,14 @@ use wva_sim::{EventKind, FleetConfig, FleetHandle, LoadProfile};
 
 const CYCLE_S: u64 = 5;
 
-fn bench_config(models: usize) -> Result<FleetConfig> {
+fn bench_config(models: usize, rate: f64) -> Result<FleetConfig> {
     let mut y = String::from(
         "seed: 42\nnamespace: bench\nstartup_delay: 2s\ntermination_grace: 3s\nmetrics: {set: minimal, buckets: inf_only}\nmodels:\n",
     );
     for i in 0..models {
         let _ = writeln!(
             y,
-            "  - name: bench/model-{i:04}\n    load: {{type: constant, rate: 0}}"
+            "  - name: bench/model-{i:04}\n    load: {{type: constant, rate: {rate}}}"
         );
     }
     y.push_str("variants:\n");
@@ -126,19 +126,9 @@ fn logged_queries(log: &Path) -> Vec<String> {
 async fn row(bin: PathBuf, models: usize, dir: &Path) -> Result<Row> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-    let config = bench_config(models)?;
-    let max_rate = fleet::replica_max_rate(&config, "m0000");
+    let max_rate = fleet::replica_max_rate(&bench_config(1, 0.0)?, "m0000");
+    let config = bench_config(models, 0.4 * max_rate)?;
     let (fleet_handle, files) = fleet::start(config, dir).await?;
-    for i in 0..models {
-        fleet_handle
-            .set_load(
-                &format!("bench/model-{i:04}"),
-                LoadProfile::Constant {
-                    rate: 0.4 * max_rate,
-                },
-            )
-            .map_err(|e| err(e.to_string()))?;
-    }
     let manager_addr = http::free_addr().map_err(|e| err(e.to_string()))?;
     let query_log = dir.join("prometheus").join("queries.log");
     let prom = PromChild::start(
