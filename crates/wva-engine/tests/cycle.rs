@@ -1,5 +1,7 @@
 //! The engine's cycle over in-memory collaborators: what is published for what is collected.
 
+#![allow(clippy::unwrap_used)] // test helpers panic on setup failures by design
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
