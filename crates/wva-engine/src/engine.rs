@@ -278,7 +278,8 @@ impl Engine {
 }
 
 /// What the exposition publishes for one cycle: every decision, plus the inactive variants at
-/// their previous target (the core does not analyse them).
+/// their previous target (the core does not analyse them). A variant about which nothing is
+/// known yet (metrics unavailable, no replicas seen, never published) gets no series.
 fn publication(inventory: &InventorySnapshot, report: &CycleReport) -> Vec<PublishedVariant> {
     let holds: BTreeMap<(&str, &str), u32> = inventory
         .variants
@@ -290,9 +291,29 @@ fn publication(inventory: &InventorySnapshot, report: &CycleReport) -> Vec<Publi
             )
         })
         .collect();
+    let never_set: BTreeMap<(&str, &str), bool> = inventory
+        .variants
+        .iter()
+        .map(|v| {
+            (
+                (v.state.namespace.as_str(), v.state.name.as_str()),
+                v.state.desired_replicas == 0,
+            )
+        })
+        .collect();
     let mut out: Vec<PublishedVariant> = report
         .decisions
         .iter()
+        // Nothing known yet (no metrics, no replica count, no previous target): publish no
+        // series rather than a 0 that an HPA or KEDA would read as "scale down".
+        .filter(|d| {
+            !(d.reason == Reason::MetricsUnavailable
+                && d.target_replicas == 0
+                && never_set
+                    .get(&(d.namespace.as_str(), d.variant.as_str()))
+                    .copied()
+                    .unwrap_or(true))
+        })
         .map(|d| {
             let baseline = holds
                 .get(&(d.namespace.as_str(), d.variant.as_str()))

@@ -295,3 +295,26 @@ async fn run_stops_promptly_on_shutdown_and_cycles_on_request() {
         .expect("engine stops within 5 s")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_variant_with_nothing_known_publishes_no_zero() {
+    // First cycle, no metrics, no replica count yet: publishing desired 0 would let an HPA
+    // scale the fleet down. Nothing is published until something is known.
+    let inv = Arc::new(FakeInventory::default());
+    *inv.variants.lock().unwrap() = vec![variant("llama-h100", 40.0, 0, 0)];
+    let src = Arc::new(FakeSource::default());
+    let engine = engine(&inv, &src);
+    let report = engine.run_cycle(SystemTime::now()).await.unwrap();
+    assert_eq!(report.decisions[0].reason, Reason::MetricsUnavailable);
+    let text = engine.exposition().encode();
+    assert!(!text.contains("variant_name=\"llama-h100\""), "{text}");
+
+    // Once replicas are seen, the held value is published.
+    *inv.variants.lock().unwrap() = vec![variant("llama-h100", 40.0, 2, 0)];
+    engine.run_cycle(SystemTime::now()).await.unwrap();
+    let text = engine.exposition().encode();
+    assert_eq!(
+        series_value(&text, "inferno_desired_replicas", "llama-h100"),
+        Some(2.0)
+    );
+}
