@@ -16,12 +16,15 @@
 pub mod accelerator;
 pub mod conditions;
 pub mod config;
+pub mod controller;
 pub mod crd;
 pub mod events;
 pub mod gpu;
+pub mod handles;
 pub mod inventory;
 pub mod labels;
 pub mod lease;
+pub mod runtime;
 pub mod scale_from_zero;
 pub mod status;
 pub mod target;
