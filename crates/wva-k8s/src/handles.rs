@@ -46,3 +46,72 @@ pub struct ActiveConfig {
 
 /// A cheap, shared, atomically swapped handle on the [`ActiveConfig`].
 pub type ConfigHandle = Arc<ArcSwap<ActiveConfig>>;
+
+/// What the reflector tasks forward to the leader's controller (spec/k8s.md §3.2): every
+/// touched object (deletes included) of the trigger kinds, and `reconcile_all` requests.
+/// Bounded; a sender that finds its channel full requests a `reconcile_all` instead.
+pub struct Triggers {
+    /// VAs whose generation or labels changed (the controller's primary stream).
+    pub vas: futures::channel::mpsc::Receiver<VariantAutoscaling>,
+    /// Touched Deployments.
+    pub deployments: futures::channel::mpsc::Receiver<Deployment>,
+    /// Touched LeaderWorkerSets.
+    pub leader_worker_sets: futures::channel::mpsc::Receiver<DynamicObject>,
+    /// Pods created, deleted, flipping Ready or changing phase.
+    pub pods: futures::channel::mpsc::Receiver<Pod>,
+    /// Reconcile every VA (config reloaded, namespace filters changed, overflow).
+    pub reconcile_all: futures::channel::mpsc::Receiver<()>,
+}
+
+/// The sending halves of [`Triggers`], cloned into the reflector tasks.
+#[derive(Clone)]
+pub struct TriggerSenders {
+    /// See [`Triggers::vas`].
+    pub vas: futures::channel::mpsc::Sender<VariantAutoscaling>,
+    /// See [`Triggers::deployments`].
+    pub deployments: futures::channel::mpsc::Sender<Deployment>,
+    /// See [`Triggers::leader_worker_sets`].
+    pub leader_worker_sets: futures::channel::mpsc::Sender<DynamicObject>,
+    /// See [`Triggers::pods`].
+    pub pods: futures::channel::mpsc::Sender<Pod>,
+    /// See [`Triggers::reconcile_all`].
+    pub reconcile_all: futures::channel::mpsc::Sender<()>,
+}
+
+impl TriggerSenders {
+    /// Requests a reconcile of every VA; a full channel already holds such a request.
+    pub fn request_reconcile_all(&self) {
+        let _ = self.reconcile_all.clone().try_send(());
+    }
+}
+
+/// Bounded trigger channels of `capacity` slots each.
+pub fn trigger_channels(capacity: usize) -> (TriggerSenders, Triggers) {
+    use futures::channel::mpsc::channel;
+    let (vas_tx, vas) = channel(capacity);
+    let (dep_tx, deployments) = channel(capacity);
+    let (lws_tx, leader_worker_sets) = channel(capacity);
+    let (pods_tx, pods) = channel(capacity);
+    let (all_tx, reconcile_all) = channel(1);
+    (
+        TriggerSenders {
+            vas: vas_tx,
+            deployments: dep_tx,
+            leader_worker_sets: lws_tx,
+            pods: pods_tx,
+            reconcile_all: all_tx,
+        },
+        Triggers {
+            vas,
+            deployments,
+            leader_worker_sets,
+            pods,
+            reconcile_all,
+        },
+    )
+}
+
+/// Called by the VA reflector task on a `Delete` (or when a VA leaves the instance selector),
+/// before forwarding: removes the variant's series, untracks it in the collector and drops its
+/// outcome and index entries at once (spec/k8s.md §3.2).
+pub type VaDeletedHook = Arc<dyn Fn(&VariantAutoscaling) + Send + Sync>;
