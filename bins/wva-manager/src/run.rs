@@ -1,70 +1,110 @@
-//! `wva-manager run`: the controller. This release runs it standalone (`--standalone`):
-//! variants from a file, metrics from Prometheus, decisions published as metrics.
+//! `wva-manager run`: the controller. Configuration comes from flags, the environment and the
+//! config file (spec/k8s.md §6, via `wva_k8s::config::load`). This release runs it standalone
+//! (`--standalone`): variants from a file, metrics from Prometheus, decisions published as
+//! metrics.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::standalone::{
+    DesiredMemory, RememberTargets, StandaloneDirectory, StandaloneFiles, StandaloneInventory,
+};
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
 use wva_collector::{
     CacheConfig, CatalogueConfig, MetricsSource, PrometheusConfig, PrometheusSource, QueryGroup,
 };
 use wva_engine::{Engine, Schedule, SelfMetricsObserver};
-use wva_exposition::{BindAddress, Exposition, ExpositionConfig, MetricsNaming, ServerConfig};
-
-use crate::logging::{self, LogFormat};
-use crate::standalone::{
-    DesiredMemory, RememberTargets, StandaloneDirectory, StandaloneFiles, StandaloneInventory,
+use wva_exposition::{
+    BindAddress, Exposition, ExpositionConfig, MetricsAuth, MetricsNaming, ServerConfig,
+    StaticToken, TlsConfig,
+};
+use wva_k8s::config::{
+    self, BindAddress as ConfigBindAddress, ConfigError, ConfigErrors, ConfigFileText, KEYS, Key,
+    Loaded, LogFormat, ManagerConfig, MetricsAuth as ConfigMetricsAuth,
+    MetricsNaming as ConfigMetricsNaming, RawConfig,
 };
 
-/// Arguments of `run`.
-#[derive(Debug, clap::Args)]
+/// Arguments of `run`: every key of spec/k8s.md §6.2 as an optional raw string, recorded only
+/// when given on the command line. Validation, the environment and the config file are the
+/// loader's (`wva_k8s::config::load`), so precedence is flag > environment > file > default.
+#[derive(Debug, Clone, Default)]
 pub struct RunArgs {
-    /// Run without Kubernetes: variants from --variants, replica counts from Prometheus.
-    #[arg(long)]
-    pub standalone: bool,
-    /// Multi-document YAML of VariantAutoscaling objects (standalone mode); re-read on change.
-    #[arg(long, value_name = "FILE")]
-    pub variants: Option<PathBuf>,
-    /// Prometheus base URL (overrides PROMETHEUS_BASE_URL).
-    #[arg(long, value_name = "URL")]
-    pub prometheus_url: Option<String>,
-    /// Interval between periodic cycles (Go duration).
-    #[arg(long, env = "WVA_INTERVAL", default_value = "30s", value_parser = parse_duration)]
-    pub interval: Duration,
-    /// Address of /metrics and /debug/cycle (`0` disables).
-    #[arg(long, env = "METRICS_BIND_ADDRESS", default_value = "0.0.0.0:8080")]
-    pub metrics_bind_address: BindAddress,
-    /// Address of /healthz and /readyz (`0` disables).
-    #[arg(
-        long,
-        env = "HEALTH_PROBE_BIND_ADDRESS",
-        default_value = "0.0.0.0:8081"
-    )]
-    pub health_probe_bind_address: BindAddress,
-    /// Run one cycle, print its CycleReport JSON on stdout and exit.
-    #[arg(long)]
+    /// Flags given: name without `--` → value (boolean flags without a value read `true`).
+    pub flags: BTreeMap<String, String>,
+    /// `--once`: run one cycle, print its CycleReport JSON on stdout and exit.
     pub once: bool,
-    /// The saturation scaling ConfigMap (manifest or key → YAML mapping); re-read on change.
-    #[arg(long, env = "WVA_SATURATION_CONFIG_FILE", value_name = "FILE")]
-    pub saturation_config: Option<PathBuf>,
-    /// The scale-to-zero ConfigMap (manifest or key → YAML mapping); re-read on change.
-    #[arg(long, env = "WVA_SCALE_TO_ZERO_CONFIG_FILE", value_name = "FILE")]
-    pub scale_to_zero_config: Option<PathBuf>,
-    /// Whether models no scale-to-zero entry mentions may scale to zero.
-    #[arg(long, env = "WVA_SCALE_TO_ZERO", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
-    pub scale_to_zero: bool,
-    /// Adds `controller_instance` to every series.
-    #[arg(long, env = "CONTROLLER_INSTANCE")]
-    pub controller_instance: Option<String>,
-    /// Names of the per-variant families: inferno, wva or both.
-    #[arg(long, env = "WVA_METRICS_NAMING", default_value = "inferno")]
-    pub metrics_naming: MetricsNaming,
-    /// Log format.
-    #[arg(long, env = "WVA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+}
+
+/// Older flag names still accepted: alias → spec name.
+const FLAG_ALIASES: &[(&str, &str)] = &[
+    ("saturation-config-file", "saturation-config"),
+    ("scale-to-zero-config-file", "scale-to-zero-config"),
+];
+
+/// True for keys whose value is a boolean: the flag may be given without a value.
+fn is_boolean(key: &Key) -> bool {
+    matches!(key.default, Some("true" | "false"))
+}
+
+impl clap::Args for RunArgs {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for key in KEYS {
+            let Some(flag) = key.flag else { continue };
+            let help = match key.default {
+                Some(default) => format!("[env {}] [default {default}]", key.env),
+                None => format!("[env {}]", key.env),
+            };
+            let mut arg = clap::Arg::new(flag)
+                .long(flag)
+                .help(help)
+                .action(clap::ArgAction::Set)
+                .value_name("VALUE");
+            if is_boolean(key) {
+                arg = arg.num_args(0..=1).default_missing_value("true");
+            }
+            for (name, alias) in FLAG_ALIASES {
+                if *name == flag {
+                    arg = arg.alias(*alias);
+                }
+            }
+            cmd = cmd.arg(arg);
+        }
+        cmd.arg(
+            clap::Arg::new("once")
+                .long("once")
+                .help("Run one cycle, print its CycleReport JSON on stdout and exit 0")
+                .action(clap::ArgAction::SetTrue),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl clap::FromArgMatches for RunArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = RunArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for key in KEYS {
+            let Some(flag) = key.flag else { continue };
+            let given = matches.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+            if given && let Some(value) = matches.get_one::<String>(flag) {
+                self.flags.insert(flag.to_owned(), value.clone());
+            }
+        }
+        self.once |= matches.get_flag("once");
+        Ok(())
+    }
 }
 
 /// Parses a Go duration (`30s`, `1m30s`) into a positive `Duration`.
@@ -80,23 +120,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Runs `run`.
+/// Runs `run`: loads the configuration (exit 2 on the first error, spec/k8s.md §6.3), sets up
+/// logging, then runs standalone or (not in this build) in the cluster.
 pub fn run(args: RunArgs) -> ExitCode {
-    logging::init(args.log_format, "info");
-    if !args.standalone {
+    let env = process_env();
+    let loaded = match load_config(&args.flags, &env) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            eprintln!("error: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&loaded.config);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let config = loaded.config;
+    if !config.standalone {
         eprintln!(
             "error: in-cluster mode is not available in this build; use `wva-manager run --standalone --variants FILE`"
         );
         return ExitCode::from(2);
     }
-    let Some(variants) = args.variants.clone() else {
+    let Some(variants) = config.variants_file.clone() else {
         eprintln!("error: --standalone needs --variants FILE");
         return ExitCode::from(2);
     };
     let files = match StandaloneFiles::load(
-        &variants,
-        args.saturation_config.as_deref(),
-        args.scale_to_zero_config.as_deref(),
+        Path::new(&variants),
+        config.saturation_config_file.as_deref().map(Path::new),
+        config.scale_to_zero_config_file.as_deref().map(Path::new),
     ) {
         Ok(f) => Arc::new(f),
         Err(e) => {
@@ -104,15 +157,9 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut keys: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("PROMETHEUS_"))
-        .collect();
-    if let Some(url) = &args.prometheus_url {
-        keys.insert("PROMETHEUS_BASE_URL".into(), url.clone());
-    }
     let (prometheus, cache) = match (
-        PrometheusConfig::from_map(&keys),
-        CacheConfig::from_map(&keys),
+        PrometheusConfig::from_map(&config.prometheus),
+        CacheConfig::from_map(&config.prometheus),
     ) {
         (Ok(p), Ok(c)) => (p, c),
         (Err(e), _) | (_, Err(e)) => {
@@ -120,6 +167,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let once = args.once;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -131,7 +179,116 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(standalone(args, files, prometheus, cache))
+    runtime.block_on(standalone(config, once, files, prometheus, cache))
+}
+
+/// The process environment; variables that are not valid UTF-8 are skipped.
+fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Reads the config file (`--config-file`, else `WVA_CONFIG_FILE`) and loads the configuration
+/// from the given flags, the environment and that file (spec/k8s.md §6.1).
+pub fn load_config(
+    flags: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+) -> Result<Loaded, ConfigErrors> {
+    let path = config::config_file_path(flags, env);
+    let contents = match &path {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) => return Err(ConfigErrors(vec![ConfigError::cannot_read(path, &e)])),
+        },
+        None => None,
+    };
+    let file = match (&path, &contents) {
+        (Some(path), Some(contents)) => Some(ConfigFileText { path, contents }),
+        _ => None,
+    };
+    config::load(RawConfig { flags, env, file })
+}
+
+/// Installs the global subscriber with `--log-level` (else `RUST_LOG`, else `info`).
+fn init_logging(config: &ManagerConfig) {
+    let (filter, bad_level) = match EnvFilter::try_new(&config.log_level) {
+        Ok(filter) => (filter, false),
+        Err(_) => (EnvFilter::new("info"), true),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if bad_level {
+        tracing::warn!(
+            level = %config.log_level,
+            "LOG_LEVEL is not a valid tracing filter; logging at info"
+        );
+    }
+}
+
+/// The exposition's listener address for a configured one (host names are resolved).
+fn listen_address(address: &ConfigBindAddress) -> Result<BindAddress, String> {
+    match address {
+        ConfigBindAddress::Disabled => Ok(BindAddress::Disabled),
+        ConfigBindAddress::Listen { host, port } => (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+            .next()
+            .map(BindAddress::Addr)
+            .ok_or_else(|| format!("{host} has no address")),
+    }
+}
+
+/// The exposition's server settings from the configuration (standalone: `kubernetes`
+/// authentication needs the API server, so the listener stays open with a WARN).
+fn server_config(config: &ManagerConfig) -> Result<ServerConfig, String> {
+    let bind = |address: &ConfigBindAddress, what: &str| {
+        listen_address(address).map_err(|e| format!("cannot bind {address} for {what}: {e}"))
+    };
+    let auth = match config.metrics_auth {
+        ConfigMetricsAuth::None => MetricsAuth::None,
+        ConfigMetricsAuth::Static => {
+            let path = config.metrics_auth_token_file.clone().unwrap_or_default();
+            MetricsAuth::Static(StaticToken::load(&path).map_err(|e| e.to_string())?)
+        }
+        ConfigMetricsAuth::Kubernetes => {
+            tracing::warn!(
+                "--metrics-auth kubernetes needs a cluster; in standalone mode /metrics is not authenticated"
+            );
+            MetricsAuth::None
+        }
+    };
+    let tls = (config.metrics_secure || config.metrics_cert_path.is_some()).then(|| TlsConfig {
+        cert_dir: config.metrics_cert_path.as_ref().map(PathBuf::from),
+        cert_name: config.metrics_cert_name.clone(),
+        key_name: config.metrics_cert_key.clone(),
+        self_signed_names: std::iter::once("localhost".to_owned())
+            .chain(config.pod_name.clone())
+            .collect(),
+        ..TlsConfig::default()
+    });
+    Ok(ServerConfig {
+        metrics: bind(&config.metrics_bind_address, "metrics")?,
+        probes: bind(&config.health_probe_bind_address, "health probes")?,
+        enable_http2: config.enable_http2,
+        auth,
+        tls,
+        ..ServerConfig::default()
+    })
+}
+
+/// The exposition's family naming for the configured one.
+fn naming(naming: ConfigMetricsNaming) -> MetricsNaming {
+    match naming {
+        ConfigMetricsNaming::Inferno => MetricsNaming::Inferno,
+        ConfigMetricsNaming::Wva => MetricsNaming::Wva,
+        ConfigMetricsNaming::Both => MetricsNaming::Both,
+    }
 }
 
 /// The query groups standalone mode needs: the core set, scale-to-zero, the replica pair, and
@@ -156,14 +313,15 @@ fn catalogue_for(files: &StandaloneFiles) -> CatalogueConfig {
 }
 
 async fn standalone(
-    args: RunArgs,
+    config: ManagerConfig,
+    once: bool,
     files: Arc<StandaloneFiles>,
     prometheus: PrometheusConfig,
     cache: CacheConfig,
 ) -> ExitCode {
     let exposition = match Exposition::new(ExpositionConfig {
-        naming: args.metrics_naming,
-        controller_instance: args.controller_instance.clone(),
+        naming: naming(config.metrics_naming),
+        controller_instance: config.controller_instance.clone(),
         ..ExpositionConfig::default()
     }) {
         Ok(e) => e,
@@ -194,7 +352,7 @@ async fn standalone(
     let inventory = Arc::new(StandaloneInventory::new(
         files.clone(),
         desired.clone(),
-        args.scale_to_zero,
+        config.scale_to_zero,
     ));
     let engine = Engine::new(
         inventory,
@@ -203,11 +361,11 @@ async fn standalone(
         Arc::new(RememberTargets::new(desired)),
     )
     .with_schedule(Schedule {
-        interval: args.interval,
+        interval: config.interval,
         ..Schedule::default()
     });
 
-    if args.once {
+    if once {
         return match engine.run_cycle(std::time::SystemTime::now()).await {
             Ok(report) => match report.to_json_pretty() {
                 Ok(json) => {
@@ -226,18 +384,15 @@ async fn standalone(
         };
     }
 
+    let server = match server_config(&config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let shutdown = CancellationToken::new();
-    let servers = match exposition
-        .serve(
-            ServerConfig {
-                metrics: args.metrics_bind_address,
-                probes: args.health_probe_bind_address,
-                ..ServerConfig::default()
-            },
-            shutdown.clone(),
-        )
-        .await
-    {
+    let servers = match exposition.serve(server, shutdown.clone()).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
@@ -254,7 +409,7 @@ async fn standalone(
         shutdown.child_token(),
     );
     tokio::spawn(signal_shutdown(shutdown.clone()));
-    tracing::info!(interval = ?args.interval, "standalone autoscaler started");
+    tracing::info!(interval = ?config.interval, "standalone autoscaler started");
     engine.run(shutdown.clone()).await;
     let _ = tokio::time::timeout(Duration::from_secs(4), async {
         let _ = refresher.await;
