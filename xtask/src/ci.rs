@@ -2,7 +2,8 @@
 
 use crate::{StepError, StepResult, on_path, run_step};
 
-/// Installs missing test dependencies, then runs fmt, clippy and the whole test suite.
+/// Installs missing test dependencies, then runs fmt, clippy, the whole test suite, the CRD
+/// freshness check and the manifest validation.
 pub fn run(_args: &[String]) -> StepResult {
     ensure_prometheus()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -30,7 +31,7 @@ pub fn run(_args: &[String]) -> StepResult {
         &[("WVA_REQUIRE_PROMETHEUS", "1")],
     )?;
     crate::codegen::run(&["--check".to_string()])?;
-    Ok(())
+    crate::validate::run(&[])
 }
 
 /// The integration tests talk to a real Prometheus (Debian package `prometheus`).

@@ -10,6 +10,7 @@ mod bench;
 mod ci;
 mod codegen;
 mod e2e;
+mod validate;
 
 /// A failed step: what ran and why it failed.
 #[derive(Debug)]
@@ -28,7 +29,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   codegen   write the CRD generated from the Rust types into deploy/ (--check: fail if stale)
-  ci        install what the tests need when missing, then fmt check, clippy -D warnings, all tests
+  ci        install what the tests need when missing, then fmt check, clippy -D warnings, all tests,
+            the CRD check and `validate`
+  validate  build every kustomization under deploy/ and check it with kubernetes-validate --strict,
+            and the VariantAutoscaling samples against the CRD schema [--deploy DIR]
   e2e       end-to-end scenarios on the real Prometheus and wva-manager [--scenario S] [--release] [--parallel N]
   bench     whole-process measurements spliced into docs/performance.md [--models 10,100,1000] [--no-build]
 ";
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("codegen") => codegen::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
+        Some("validate") => validate::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
