@@ -106,8 +106,15 @@ pub fn reap_leftovers(artifacts: &Path) {
     let _ = std::fs::remove_file(&list);
 }
 
-/// Runs the scenarios and prints a table of scenario, result and duration.
+/// Runs the scenarios and prints a table of scenario, result and duration; with `--kubeconfig`
+/// runs the cluster mode instead.
 pub fn run(args: &[String]) -> StepResult {
+    if args
+        .iter()
+        .any(|a| a == "--kubeconfig" || a.starts_with("--kubeconfig="))
+    {
+        return crate::cluster_e2e::run(args);
+    }
     let flags = parse(args)?;
     check_prometheus()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());

@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod ci;
+mod cluster_e2e;
 mod codegen;
 mod e2e;
 mod validate;
@@ -33,7 +34,8 @@ commands:
             the CRD check and `validate`
   validate  build every kustomization under deploy/ and check it with kubernetes-validate --strict,
             and the VariantAutoscaling samples against the CRD schema [--deploy DIR]
-  e2e       end-to-end scenarios on the real Prometheus and wva-manager [--scenario S] [--release] [--parallel N]
+  e2e       end-to-end scenarios on the real Prometheus and wva-manager [--scenario S] [--release] [--parallel N];
+            with --kubeconfig PATH [--context C] [--image IMG] [--keep]: against a real cluster (docs/e2e.md)
   bench     whole-process measurements spliced into docs/performance.md [--models 10,100,1000] [--no-build]
 ";
 
