@@ -3,5 +3,6 @@
 
 pub mod config_reload;
 pub mod config_watch;
+pub mod leader;
 pub mod reflectors;
 pub mod strip;
