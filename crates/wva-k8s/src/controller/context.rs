@@ -233,8 +233,8 @@ impl Context {
         lock(&self.index).apply(va);
     }
 
-    /// Rebuilds the index from the VA store.
-    pub(crate) fn index_reset(&self) {
+    /// Rebuilds the `scaleTargetRef` index from the VA store (done on every `reconcile_all`).
+    pub fn rebuild_index(&self) {
         let vas = self.stores.vas.state();
         lock(&self.index).reset(vas.iter().map(|va| va.as_ref()));
     }

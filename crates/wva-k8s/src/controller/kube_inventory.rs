@@ -239,3 +239,151 @@ impl Inventory for KubeInventory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::runtime::reflector::{Store, store::Writer};
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+    use crate::crd::VariantAutoscaling;
+    use crate::handles::ActiveConfig;
+    use crate::test_fixtures::{mk_deployment, mk_pod, mk_va};
+
+    fn store<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::Resource + Clone + 'static,
+        K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    {
+        let mut writer = Writer::<K>::default();
+        writer.apply_watcher_event(&Event::Init);
+        for o in objects {
+            writer.apply_watcher_event(&Event::InitApply(o));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        writer.as_reader()
+    }
+
+    fn stores(
+        vas: Vec<VariantAutoscaling>,
+        deployments: Vec<Deployment>,
+        pods: Vec<Pod>,
+    ) -> Stores {
+        Stores {
+            vas: store(vas),
+            deployments: store(deployments),
+            leader_worker_sets: None,
+            pods: store(pods),
+            namespaces: None,
+            nodes: None,
+            inference_pools: None,
+            hpas: None,
+        }
+    }
+
+    fn inventory(stores: Stores, board: OutcomeBoard) -> KubeInventory {
+        KubeInventory::new(
+            stores,
+            Arc::new(ArcSwap::from_pointee(ActiveConfig::default())),
+            FilterSource::new(None, None, None),
+            board,
+            true,
+        )
+    }
+
+    #[test]
+    fn snapshot_lists_resolved_variants_in_core_terms_and_records_what_it_saw() {
+        let board = OutcomeBoard::new();
+        let mut previous = mk_va("ns", "a", "da", Some("H100"));
+        previous.status = Some(crate::crd::VariantAutoscalingStatus {
+            desired_optimized_alloc: Some(crate::crd::OptimizedAlloc {
+                accelerator: "H100".into(),
+                num_replicas: 3,
+                last_run_time: None,
+            }),
+            ..Default::default()
+        });
+        let inv = inventory(
+            stores(
+                vec![previous, mk_va("ns", "orphan", "missing", None)],
+                vec![mk_deployment("ns", "da", Some(2), 2, 1, "2")],
+                vec![
+                    mk_pod("ns", "da-7d9f8-x", "da", true),
+                    mk_pod("ns", "da-7d9f8-y", "da", false),
+                ],
+            ),
+            board.clone(),
+        );
+        let snapshot = inv.snapshot();
+        assert_eq!(snapshot.variants.len(), 1);
+        let v = &snapshot.variants[0];
+        assert!(v.active);
+        assert_eq!(
+            v.state,
+            VariantState {
+                name: "a".into(),
+                namespace: "ns".into(),
+                model_id: "m".into(),
+                accelerator: "H100".into(),
+                cost: 10.0,
+                current_replicas: 2,
+                ready_replicas: 1,
+                desired_replicas: 3,
+                gpus_per_replica: 2,
+                vllm_args: Some(vec![
+                    "vllm".into(),
+                    "serve".into(),
+                    "--model".into(),
+                    "m".into()
+                ]),
+            }
+        );
+        assert!(snapshot.scale_to_zero_fallback);
+        assert_eq!(
+            snapshot.gpu_inventory, None,
+            "no Node store, no limiter inventory"
+        );
+        assert!(
+            !board.cycle_needed("ns", "orphan", None),
+            "unresolved VA was seen"
+        );
+        let seen = inv.inventory().variants[0].fingerprint.clone();
+        assert!(!board.cycle_needed("ns", "a", Some(&seen)));
+
+        let directory = inv.directory();
+        let model = ModelKey::new("ns", "m");
+        assert_eq!(
+            directory.variant_of(&model, "da-7d9f8-y"),
+            Some(VariantRef::new("ns", "a"))
+        );
+        assert_eq!(
+            directory.variant_of(&ModelKey::new("ns", "other"), "da-7d9f8-y"),
+            None
+        );
+        assert_eq!(directory.variant_of(&model, "stranger"), None);
+        let ready: Vec<String> = directory
+            .replicas(&model)
+            .into_iter()
+            .map(|r| r.pod)
+            .collect();
+        assert_eq!(ready, ["da-7d9f8-x"]);
+    }
+
+    #[test]
+    fn idle_target_is_listed_inactive() {
+        let inv = inventory(
+            stores(
+                vec![mk_va("ns", "a", "da", None)],
+                vec![mk_deployment("ns", "da", Some(0), 0, 0, "1")],
+                vec![],
+            ),
+            OutcomeBoard::new(),
+        );
+        let snapshot = inv.snapshot();
+        assert_eq!(snapshot.variants.len(), 1);
+        assert!(!snapshot.variants[0].active);
+        assert_eq!(snapshot.variants[0].state.accelerator, "unknown");
+    }
+}

@@ -81,7 +81,7 @@ pub fn run_controller(
                 .unwrap_or_default()
         })
         .reconcile_on(wake)
-        .reconcile_all_on(reconcile_all.map(move |()| resetting.index_reset()))
+        .reconcile_all_on(reconcile_all.map(move |()| resetting.rebuild_index()))
         .with_config(
             Config::default()
                 .concurrency(CONCURRENCY)
