@@ -459,3 +459,83 @@ async fn server_error_is_retried_after_the_backoff_delay() {
     reconcile(va.clone(), ctx.clone()).await.unwrap();
     finish(verifier).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn direct_actuation_is_skipped_with_one_event_when_an_hpa_targets_the_workload() {
+    let a = va("va-a", "vllm", Some("H100"));
+    let (_cluster, mut stores) =
+        Cluster::new(vec![a.clone()], vec![deployment("vllm", 2, 2)], vec![]);
+    stores.hpas = Some(mock::store_of(vec![mock::hpa("vllm-hpa", "vllm")]));
+    let (client, verifier) = mock_api(vec![
+        Expect::status_apply("va-a", decided_status()),
+        Expect::event(event_body(
+            "va-a",
+            "Warning",
+            "ConflictingAutoscaler",
+            "Scale",
+            "HorizontalPodAutoscaler vllm-hpa also targets Deployment vllm; direct actuation skipped",
+        )),
+    ]);
+    let ctx = context(client, stores, board_with("va-a", decided(3, 2)), |s| {
+        s.actuation = Actuation::Direct;
+    });
+    reconcile(Arc::new(a.clone()), ctx.clone()).await.unwrap();
+    // Next reconcile (status now stored): no scale patch and no repeated Event.
+    let a = with_status(a, decided_status());
+    reconcile(Arc::new(a), ctx).await.unwrap();
+    finish(verifier).await;
+}
+
+async fn run_with_trigger(send: impl FnOnce(&wva_k8s::handles::TriggerSenders)) {
+    let a = va("va-a", "vllm", Some("H100"));
+    let (_cluster, stores) = Cluster::new(vec![a], vec![deployment("vllm", 2, 2)], vec![]);
+    let (client, verifier) = mock_api(vec![Expect::status_apply("va-a", decided_status())]);
+    let ctx = context(client, stores, board_with("va-a", decided(3, 2)), |_| {});
+    let (senders, triggers) = wva_k8s::handles::trigger_channels(16);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(wva_k8s::controller::run_controller(
+        ctx,
+        triggers,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    send(&senders);
+    finish(verifier).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), controller)
+        .await
+        .expect("controller stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn controller_reconciles_the_va_of_a_touched_deployment() {
+    run_with_trigger(|s| {
+        s.deployments
+            .clone()
+            .try_send(deployment("vllm", 2, 2))
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn controller_reconciles_the_va_owning_a_changed_pod() {
+    run_with_trigger(|s| {
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+            "metadata": {"name": "vllm-7d9f8-abcde", "namespace": NS,
+                "labels": {"pod-template-hash": "7d9f8"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "vllm-7d9f8", "uid": "rs"}]}
+        }))
+        .unwrap();
+        s.pods.clone().try_send(pod).unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn controller_reconciles_every_va_when_outcomes_are_published() {
+    run_with_trigger(|s| s.request_reconcile_all()).await;
+}

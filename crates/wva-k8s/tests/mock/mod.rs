@@ -384,3 +384,25 @@ pub fn event_body(name: &str, type_: &str, reason: &str, action: &str, note: &st
         "reportingInstance": "wva-0"
     })
 }
+
+/// A ready store holding `objects` (for the optional stores).
+pub fn store_of<K>(objects: Vec<K>) -> kube::runtime::reflector::Store<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let mut writer = Writer::<K>::default();
+    filled(&mut writer, objects);
+    writer.as_reader()
+}
+
+/// HPA `name` in [`NS`] targeting Deployment `target`.
+pub fn hpa(name: &str, target: &str) -> k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler {
+    serde_json::from_value(json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                 "maxReplicas": 10}
+    }))
+    .unwrap()
+}
