@@ -114,6 +114,8 @@ async fn first_status_apply_sends_every_owned_field_with_force() {
     let (_cluster, stores) = Cluster::new(vec![a.clone()], vec![deployment("vllm", 2, 2)], vec![]);
     let (client, verifier) = mock_api(vec![Expect::status_apply("va-a", decided_status())]);
     let ctx = context(client, stores, board_with("va-a", decided(3, 2)), |_| {});
+    reconcile(Arc::new(a.clone()), ctx.clone()).await.unwrap();
+    // The store has not seen the apply yet: the same status is not sent twice.
     reconcile(Arc::new(a), ctx).await.unwrap();
     finish(verifier).await;
 }
@@ -395,6 +397,8 @@ async fn direct_actuation_merge_patches_the_scale_subresource_and_reports_it() {
     let ctx = context(client, stores, board_with("va-a", decided(3, 2)), |s| {
         s.actuation = Actuation::Direct;
     });
+    reconcile(Arc::new(a.clone()), ctx.clone()).await.unwrap();
+    // A reconcile before the Deployment's watch event arrives neither scales nor reports again.
     reconcile(Arc::new(a), ctx).await.unwrap();
     finish(verifier).await;
 }

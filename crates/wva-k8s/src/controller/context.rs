@@ -16,9 +16,10 @@ use wva_exposition::SelfMetrics;
 use super::backoff::BackoffBook;
 use super::outcomes::OutcomeBoard;
 use crate::config::Actuation;
-use crate::crd::VariantAutoscaling;
+use crate::crd::{VariantAutoscaling, VariantAutoscalingStatus};
 use crate::handles::Stores;
 use crate::inventory::{Filters, namespace_excluded};
+use crate::status::status_changed;
 use crate::target::{ObjectName, TargetIndex, TargetKey, object_name};
 
 /// Capacity of the channel of single-VA reconcile requests (scale from zero).
@@ -131,6 +132,15 @@ pub struct Context {
     wake_rx: Mutex<Option<mpsc::Receiver<ObjectRef<VariantAutoscaling>>>>,
     /// Per VA, the HPA last reported by a `ConflictingAutoscaler` Event.
     conflicts_reported: Mutex<HashMap<ObjectName, String>>,
+    /// Per VA, writes the stores do not show yet (their watch events lag the answer).
+    recent: Mutex<HashMap<ObjectName, Recent>>,
+}
+
+/// The last writes of one VA that the stores may not reflect yet.
+#[derive(Debug, Default)]
+struct Recent {
+    status: Option<VariantAutoscalingStatus>,
+    scaled_to: Option<u32>,
 }
 
 impl std::fmt::Debug for Context {
@@ -163,6 +173,7 @@ impl Context {
             wake_tx,
             wake_rx: Mutex::new(Some(wake_rx)),
             conflicts_reported: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -216,6 +227,7 @@ impl Context {
         lock(&self.index).delete(&id.0, &id.1);
         self.backoff.clear(&id);
         lock(&self.conflicts_reported).remove(&id);
+        lock(&self.recent).remove(&id);
     }
 
     pub(crate) fn request_cycle(&self) {
@@ -256,6 +268,37 @@ impl Context {
         }
         reported.insert(id.clone(), hpa.to_owned());
         true
+    }
+
+    /// Whether `desired` was applied already and the VA store just does not show it yet.
+    pub(crate) fn status_pending(
+        &self,
+        id: &ObjectName,
+        desired: &VariantAutoscalingStatus,
+    ) -> bool {
+        lock(&self.recent)
+            .get(id)
+            .and_then(|r| r.status.as_ref())
+            .is_some_and(|applied| !status_changed(Some(applied), desired))
+    }
+
+    /// Records an applied status (`None`: the store caught up, nothing pending).
+    pub(crate) fn remember_status(
+        &self,
+        id: &ObjectName,
+        status: Option<VariantAutoscalingStatus>,
+    ) {
+        lock(&self.recent).entry(id.clone()).or_default().status = status;
+    }
+
+    /// The replicas a scale patch set that the target store does not show yet.
+    pub(crate) fn scale_pending(&self, id: &ObjectName) -> Option<u32> {
+        lock(&self.recent).get(id).and_then(|r| r.scaled_to)
+    }
+
+    /// Records a scale patch (`None`: the store caught up).
+    pub(crate) fn remember_scale(&self, id: &ObjectName, replicas: Option<u32>) {
+        lock(&self.recent).entry(id.clone()).or_default().scaled_to = replicas;
     }
 
     /// Forgets a reported HPA conflict of `id` (the HPA went away).

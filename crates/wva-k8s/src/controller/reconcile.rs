@@ -254,7 +254,11 @@ async fn write(
     let now = Time(Timestamp::now());
     let stored = va.status.as_ref();
     let desired = build_status(va, &resolved.state, &resolved.accelerator, outcome, &now);
-    if status_changed(stored, &desired) {
+    if !status_changed(stored, &desired) {
+        ctx.remember_status(id, None);
+    } else if ctx.status_pending(id, &desired) {
+        // Applied already; the VA's watch event has not reached the store yet.
+    } else {
         let applied = apply_status(ctx, &id.0, &id.1, &desired).await;
         let metric = if applied.is_ok() {
             Outcome::Ok
@@ -276,6 +280,7 @@ async fn write(
                 });
             }
         }
+        ctx.remember_status(id, Some(desired.clone()));
         transition_events(ctx, va, resolved, stored, &desired).await;
     }
     if ctx.settings.actuation == crate::config::Actuation::Direct {
@@ -372,7 +377,11 @@ async fn scale_directly(
         return Ok(());
     };
     let current = spec_replicas(&found.view);
-    if current == 0 || *desired == current {
+    if *desired == current {
+        ctx.remember_scale(id, None);
+        return Ok(());
+    }
+    if current == 0 || ctx.scale_pending(id) == Some(*desired) {
         return Ok(());
     }
     let target = &va.spec.scale_target_ref;
@@ -389,6 +398,7 @@ async fn scale_directly(
     let regarding = va_reference(va);
     match result {
         Ok(()) => {
+            ctx.remember_scale(id, Some(*desired));
             if let Some(m) = ctx.self_metrics() {
                 m.record_scale_patch(ScalePatchMode::Direct, ScalePatchResult::Ok);
             }
