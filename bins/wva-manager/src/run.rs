@@ -46,6 +46,52 @@ const FLAG_ALIASES: &[(&str, &str)] = &[
     ("scale-to-zero-config-file", "scale-to-zero-config"),
 ];
 
+/// One-line meaning of a flag for `--help` (spec/k8s.md §6.2; docs/configuration.md).
+fn meaning(flag: &str) -> &'static str {
+    match flag {
+        "config-file" => "YAML file of KEY: value (environment names)",
+        "kubeconfig" => "kubeconfig file; unset: in-cluster, else ~/.kube/config",
+        "metrics-bind-address" => "/metrics listener: HOST:PORT, :PORT or 0 (off)",
+        "health-probe-bind-address" => "/healthz and /readyz listener: HOST:PORT, :PORT or 0",
+        "metrics-secure" => "TLS on the metrics listener",
+        "metrics-cert-path" => "directory of the metrics certificate and key",
+        "metrics-cert-name" => "certificate file name in --metrics-cert-path",
+        "metrics-cert-key" => "key file name in --metrics-cert-path",
+        "metrics-auth" => "none, kubernetes or static (default kubernetes when secure)",
+        "metrics-auth-token-file" => "bearer token file for --metrics-auth static",
+        "enable-http2" => "HTTP/2 on the metrics listener",
+        "metrics-naming" => "per-variant family names: inferno, wva or both",
+        "controller-instance" => "instance label value; adds controller_instance to every series",
+        "leader-elect" => "elect a leader through a Lease",
+        "leader-election-id" => "Lease name stem",
+        "leader-election-lease-duration" => "Lease duration (whole seconds)",
+        "leader-election-renew-deadline" => "renew deadline (whole seconds)",
+        "leader-election-retry-period" => "delay after a Lease API error (whole seconds)",
+        "watch-namespace" => "watch this namespace only",
+        "interval" => "cycle period (Go duration)",
+        "event-debounce" => "quiet time after a watch event before a cycle",
+        "min-cycle-gap" => "minimum time between cycles",
+        "actuation" => "metrics (for an HPA or KEDA) or direct (scale subresource)",
+        "scale-from-zero" => "wake variants at zero replicas on pending requests",
+        "scale-from-zero-interval" => "scale-from-zero poll period",
+        "scale-from-zero-max-concurrency" => "concurrent scale-from-zero checks (> 0)",
+        "scale-to-zero" => "whether models no scale-to-zero entry mentions may scale to zero",
+        "limited-mode" => "log the GPU inventory every cycle",
+        "gpu-node-selector" => "label selector of GPU nodes",
+        "pool-group" => "InferencePool API group",
+        "namespace-overrides" => "honour namespace-local ConfigMaps",
+        "saturation-config-file" => "saturation scaling ConfigMap file (re-read on change)",
+        "scale-to-zero-config-file" => "scale-to-zero ConfigMap file (re-read on change)",
+        "rest-client-timeout" => "bound of every non-watch API call",
+        "log-format" => "text or json",
+        "log-level" => "tracing filter (else RUST_LOG, else info)",
+        "standalone" => "run without Kubernetes: variants from --variants",
+        "variants" => "multi-document YAML of VariantAutoscaling objects (standalone)",
+        "prometheus-url" => "Prometheus base URL (other PROMETHEUS_* keys: environment or file)",
+        _ => "see docs/configuration.md",
+    }
+}
+
 /// True for keys whose value is a boolean: the flag may be given without a value.
 fn is_boolean(key: &Key) -> bool {
     matches!(key.default, Some("true" | "false"))
@@ -56,8 +102,8 @@ impl clap::Args for RunArgs {
         for key in KEYS {
             let Some(flag) = key.flag else { continue };
             let help = match key.default {
-                Some(default) => format!("[env {}] [default {default}]", key.env),
-                None => format!("[env {}]", key.env),
+                Some(default) => format!("{} [env {}] [default {default}]", meaning(flag), key.env),
+                None => format!("{} [env {}]", meaning(flag), key.env),
             };
             let mut arg = clap::Arg::new(flag)
                 .long(flag)
@@ -444,4 +490,54 @@ pub async fn signal_shutdown(shutdown: CancellationToken) {
     }
     tracing::info!("shutdown requested");
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args as _, FromArgMatches as _};
+
+    use super::*;
+
+    fn parse(argv: &[&str]) -> RunArgs {
+        let cmd = RunArgs::augment_args(clap::Command::new("run").no_binary_name(true));
+        RunArgs::from_arg_matches(&cmd.try_get_matches_from(argv).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_flags_given_on_the_command_line_are_recorded() {
+        let args = parse(&["--interval", "15s", "--leader-elect", "--once"]);
+        let expected: BTreeMap<String, String> = [("interval", "15s"), ("leader-elect", "true")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(args.flags, expected);
+        assert!(args.once);
+        assert!(parse(&[]).flags.is_empty());
+    }
+
+    #[test]
+    fn old_file_flag_names_record_the_spec_names() {
+        let args = parse(&[
+            "--saturation-config",
+            "s.yaml",
+            "--scale-to-zero-config=z.yaml",
+        ]);
+        assert_eq!(args.flags["saturation-config-file"], "s.yaml");
+        assert_eq!(args.flags["scale-to-zero-config-file"], "z.yaml");
+    }
+
+    #[test]
+    fn boolean_flags_take_an_explicit_value() {
+        let args = parse(&["--scale-to-zero", "false", "--standalone=true"]);
+        assert_eq!(args.flags["scale-to-zero"], "false");
+        assert_eq!(args.flags["standalone"], "true");
+    }
+
+    #[test]
+    fn every_flag_has_a_help_line() {
+        for key in KEYS {
+            let flag = key.flag.unwrap_or_default();
+            assert_ne!(meaning(flag), meaning(""), "--{flag} has no help line");
+        }
+    }
 }
