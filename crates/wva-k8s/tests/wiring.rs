@@ -90,7 +90,7 @@ async fn reflectors_fill_their_stores_and_forward_only_what_triggers_work() {
         controller_instance: Some("a".into()),
         ..ReflectorOptions::default()
     };
-    let mut reflectors = start_reflectors(api.client(), opts, senders, hook);
+    let reflectors = start_reflectors(api.client(), opts, senders, hook);
     assert!(
         tokio::time::timeout(WAIT, reflectors.wait_until_ready())
             .await

@@ -32,7 +32,8 @@ pub struct LeaderOptions {
 pub struct Leadership {
     /// `true` while this replica holds the Lease.
     pub is_leader: watch::Receiver<bool>,
-    /// Cancelled when a held Lease is lost (the manager then exits 1, §6.5).
+    /// Cancelled when a held Lease is lost, after the ERROR line `leader election lost;
+    /// exiting` (the manager then clears the per-variant series and exits 1, §6.5).
     pub lost: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -158,6 +159,7 @@ async fn run(
             Ok(false) => {
                 let was_leader = tx.send_replace(false);
                 if was_leader {
+                    tracing::error!(lease = %opts.params.name, "leader election lost; exiting");
                     lost.cancel();
                     return;
                 }

@@ -64,15 +64,24 @@ pub struct Reflectors {
     /// Namespace label/annotation change, or a namespace gaining its first or losing its last
     /// VA); the ConfigMap reload task re-merges on it.
     pub namespaces_changed: Arc<Notify>,
-    ready: Vec<BoxFuture<'static, bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Reflectors {
-    /// Resolves once every started reflector has finished its initial list; `false` if a
-    /// reflector task ended before that.
-    pub fn wait_until_ready(&mut self) -> BoxFuture<'static, bool> {
-        let waits = std::mem::take(&mut self.ready);
+    /// Resolves once every started reflector has finished its initial list
+    /// (`Store::wait_until_ready` of each store); `false` if a reflector task ended first.
+    pub fn wait_until_ready(&self) -> BoxFuture<'static, bool> {
+        let s = &self.stores;
+        let mut waits = vec![
+            ready_future(&s.vas),
+            ready_future(&s.deployments),
+            ready_future(&s.pods),
+        ];
+        waits.extend(s.leader_worker_sets.as_ref().map(ready_future));
+        waits.extend(s.namespaces.as_ref().map(ready_future));
+        waits.extend(s.nodes.as_ref().map(ready_future));
+        waits.extend(s.inference_pools.as_ref().map(ready_future));
+        waits.extend(s.hpas.as_ref().map(ready_future));
         async move {
             futures::future::join_all(waits)
                 .await
@@ -182,10 +191,8 @@ pub fn start_reflectors(
     let ns = opts.watch_namespace.as_deref();
     let namespaces_changed = Arc::new(Notify::new());
     let mut tasks = Vec::new();
-    let mut ready = Vec::new();
 
     let (vas, writer) = kube::runtime::reflector::store::<VariantAutoscaling>();
-    ready.push(ready_future(&vas));
     let va_config =
         watcher::Config::default().labels(&va_label_selector(opts.controller_instance.as_deref()));
     let mut va_forward =
@@ -200,7 +207,6 @@ pub fn start_reflectors(
     ));
 
     let (deployments, writer) = kube::runtime::reflector::store::<Deployment>();
-    ready.push(ready_future(&deployments));
     let mut dep_forward =
         TouchedForwarder::new(senders.deployments.clone(), senders.reconcile_all.clone());
     tasks.push(start(
@@ -215,7 +221,6 @@ pub fn start_reflectors(
     let leader_worker_sets = opts.leader_worker_sets.as_ref().map(|resource| {
         let writer = Writer::<DynamicObject>::new(resource.clone());
         let store = writer.as_reader();
-        ready.push(ready_future(&store));
         let mut forward = TouchedForwarder::new(
             senders.leader_worker_sets.clone(),
             senders.reconcile_all.clone(),
@@ -232,7 +237,6 @@ pub fn start_reflectors(
     });
 
     let (pods, writer) = kube::runtime::reflector::store::<Pod>();
-    ready.push(ready_future(&pods));
     let mut pod_forward = PodForwarder::new(senders.clone());
     tasks.push(start(
         "Pod",
@@ -247,7 +251,6 @@ pub fn start_reflectors(
         Some(_) => None,
         None => {
             let (store, writer) = kube::runtime::reflector::store::<PartialObjectMeta<Namespace>>();
-            ready.push(ready_future(&store));
             let mut forward = NamespaceForwarder::new(senders.clone(), namespaces_changed.clone());
             tasks.push(start(
                 "Namespace",
@@ -263,7 +266,6 @@ pub fn start_reflectors(
 
     let nodes = opts.nodes.as_ref().map(|selector| {
         let (store, writer) = kube::runtime::reflector::store::<Node>();
-        ready.push(ready_future(&store));
         let mut config = watcher::Config::default();
         if !selector.is_empty() {
             config = config.labels(selector);
@@ -282,7 +284,6 @@ pub fn start_reflectors(
     let inference_pools = opts.inference_pools.as_ref().map(|resource| {
         let writer = Writer::<DynamicObject>::new(resource.clone());
         let store = writer.as_reader();
-        ready.push(ready_future(&store));
         tasks.push(start(
             "InferencePool",
             scoped_dynamic(&client, ns, resource),
@@ -296,7 +297,6 @@ pub fn start_reflectors(
 
     let hpas = opts.hpas.then(|| {
         let (store, writer) = kube::runtime::reflector::store::<HorizontalPodAutoscaler>();
-        ready.push(ready_future(&store));
         tasks.push(start(
             "HorizontalPodAutoscaler",
             scoped(&client, ns),
@@ -323,7 +323,6 @@ pub fn start_reflectors(
             hpas,
         },
         namespaces_changed,
-        ready,
         tasks,
     }
 }
@@ -682,6 +681,41 @@ mod tests {
             ]
         );
         assert_eq!(*deleted.lock().unwrap(), vec!["b".to_string(), "a".into()]);
+    }
+
+    #[test]
+    fn pod_that_vanished_during_a_relist_is_forwarded_as_gone() {
+        let (senders, mut triggers) = trigger_channels(8);
+        let mut fwd = PodForwarder::new(senders);
+        let pod = |name: &str| Pod {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        fwd.on_event(&Event::Init);
+        fwd.on_event(&Event::InitApply(pod("a")));
+        fwd.on_event(&Event::InitApply(pod("b")));
+        fwd.on_event(&Event::InitDone);
+        assert_eq!(
+            triggers.pods.try_recv().unwrap().metadata.name.unwrap(),
+            "a"
+        );
+        assert_eq!(
+            triggers.pods.try_recv().unwrap().metadata.name.unwrap(),
+            "b"
+        );
+        // Relist: `a` unchanged (not forwarded), `b` gone (forwarded).
+        fwd.on_event(&Event::Init);
+        fwd.on_event(&Event::InitApply(pod("a")));
+        fwd.on_event(&Event::InitDone);
+        assert_eq!(
+            triggers.pods.try_recv().unwrap().metadata.name.unwrap(),
+            "b"
+        );
+        assert!(triggers.pods.try_recv().is_err());
     }
 
     #[test]
