@@ -15,7 +15,7 @@ use wva_exposition::SelfMetrics;
 
 use super::backoff::BackoffBook;
 use super::outcomes::OutcomeBoard;
-use crate::config::Actuation;
+use crate::config::{Actuation, ManagerConfig};
 use crate::crd::{VariantAutoscaling, VariantAutoscalingStatus};
 use crate::handles::Stores;
 use crate::inventory::{Filters, namespace_excluded};
@@ -113,6 +113,28 @@ impl Settings {
             rest_client_timeout: Duration::from_secs(60),
             reporter_instance: None,
             filters,
+            leader_worker_set_resource: leader_worker_set_resource(),
+        }
+    }
+}
+
+impl Settings {
+    /// The settings of `wva-manager run`'s configuration: `--actuation`,
+    /// `--rest-client-timeout`, `POD_NAME`, `CONTROLLER_INSTANCE` and `WATCH_NAMESPACE`, with the
+    /// Namespace store (`None` when `WATCH_NAMESPACE` is set) for exclusions.
+    pub fn from_config(
+        config: &ManagerConfig,
+        namespaces: Option<Store<PartialObjectMeta<Namespace>>>,
+    ) -> Settings {
+        Settings {
+            actuation: config.actuation,
+            rest_client_timeout: config.rest_client_timeout,
+            reporter_instance: config.pod_name.clone(),
+            filters: FilterSource::new(
+                config.controller_instance.clone(),
+                config.watch_namespace.clone(),
+                namespaces,
+            ),
             leader_worker_set_resource: leader_worker_set_resource(),
         }
     }
@@ -304,5 +326,68 @@ impl Context {
     /// Forgets a reported HPA conflict of `id` (the HPA went away).
     pub(crate) fn conflict_cleared(&self, id: &ObjectName) {
         lock(&self.conflicts_reported).remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kube::runtime::reflector::store::Writer;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+    use crate::config::{RawConfig, load};
+
+    fn namespace(name: &str, excluded: bool) -> PartialObjectMeta<Namespace> {
+        let mut meta = PartialObjectMeta::<Namespace>::default();
+        meta.metadata.name = Some(name.to_owned());
+        if excluded {
+            meta.metadata.annotations = Some(BTreeMap::from([(
+                crate::labels::EXCLUDE_ANNOTATION.to_owned(),
+                "true".to_owned(),
+            )]));
+        }
+        meta
+    }
+
+    #[test]
+    fn settings_follow_the_manager_configuration() {
+        let env = BTreeMap::from([
+            ("WVA_ACTUATION".to_owned(), "direct".to_owned()),
+            ("REST_CLIENT_TIMEOUT".to_owned(), "5s".to_owned()),
+            ("POD_NAME".to_owned(), "wva-0".to_owned()),
+            ("CONTROLLER_INSTANCE".to_owned(), "a".to_owned()),
+        ]);
+        let config = load(RawConfig {
+            flags: &BTreeMap::new(),
+            env: &env,
+            file: None,
+        })
+        .unwrap()
+        .config;
+        let settings = Settings::from_config(&config, None);
+        assert_eq!(settings.actuation, Actuation::Direct);
+        assert_eq!(settings.rest_client_timeout, Duration::from_secs(5));
+        assert_eq!(settings.reporter_instance.as_deref(), Some("wva-0"));
+        assert_eq!(
+            settings.filters.current().controller_instance.as_deref(),
+            Some("a")
+        );
+    }
+
+    #[test]
+    fn excluded_namespaces_come_from_the_namespace_store() {
+        let mut writer = Writer::<PartialObjectMeta<Namespace>>::default();
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(namespace("quiet", true)));
+        writer.apply_watcher_event(&Event::InitApply(namespace("busy", false)));
+        writer.apply_watcher_event(&Event::InitDone);
+        let filters = FilterSource::new(None, None, Some(writer.as_reader())).current();
+        assert!(filters.is_excluded("quiet"));
+        assert!(!filters.is_excluded("busy"));
+        writer.apply_watcher_event(&Event::Apply(namespace("quiet", false)));
+        let filters = FilterSource::new(None, None, Some(writer.as_reader())).current();
+        assert!(!filters.is_excluded("quiet"), "exclusion lifted");
     }
 }
