@@ -543,3 +543,38 @@ async fn controller_reconciles_the_va_owning_a_changed_pod() {
 async fn controller_reconciles_every_va_when_outcomes_are_published() {
     run_with_trigger(|s| s.request_reconcile_all()).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn va_in_an_excluded_namespace_is_left_alone() {
+    let a = va("va-a", "vllm", Some("H100"));
+    let (_cluster, stores) = Cluster::new(vec![a.clone()], vec![deployment("vllm", 2, 2)], vec![]);
+    let mut excluded =
+        kube::api::PartialObjectMeta::<k8s_openapi::api::core::v1::Namespace>::default();
+    excluded.metadata.name = Some(NS.into());
+    excluded.metadata.annotations =
+        Some([("wva.llmd.ai/exclude".to_owned(), "true".to_owned())].into());
+    let namespaces = mock::store_of(vec![excluded]);
+    let (client, verifier) = mock_api(vec![]);
+    let ctx = context(client, stores, board_with("va-a", decided(3, 2)), |s| {
+        s.filters = FilterSource::new(None, None, Some(namespaces));
+    });
+    reconcile(Arc::new(a), ctx).await.unwrap();
+    finish(verifier).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsupported_target_kind_is_reported() {
+    let mut a = va("va-a", "web", Some("H100"));
+    a.spec.scale_target_ref.kind = "StatefulSet".into();
+    let (_cluster, stores) = Cluster::new(vec![a.clone()], vec![], vec![]);
+    let status = json!({"conditions": [
+        label_condition(),
+        skipped_unresolved(),
+        cond("TargetResolved", false, "UnsupportedTargetKind",
+            "Scale target kind apps/v1/StatefulSet is not supported; supported kinds: apps/v1 Deployment, leaderworkerset.x-k8s.io/v1 LeaderWorkerSet"),
+    ]});
+    let (client, verifier) = mock_api(vec![Expect::status_apply("va-a", status)]);
+    let ctx = context(client, stores, OutcomeBoard::new(), |_| {});
+    reconcile(Arc::new(a), ctx).await.unwrap();
+    finish(verifier).await;
+}
