@@ -74,18 +74,38 @@ pub struct TriggerSenders {
     pub leader_worker_sets: futures::channel::mpsc::Sender<DynamicObject>,
     /// See [`Triggers::pods`].
     pub pods: futures::channel::mpsc::Sender<Pod>,
-    /// See [`Triggers::reconcile_all`].
+    /// See [`Triggers::reconcile_all`]. A task that owns a clone may `try_send` on it.
     pub reconcile_all: futures::channel::mpsc::Sender<()>,
+    /// One sender shared by every [`TriggerSenders::request_reconcile_all`] caller: each clone
+    /// of a futures `Sender` adds a guaranteed slot, so sending through fresh clones would make
+    /// the channel unbounded (a follower never drains it).
+    shared_reconcile_all: Arc<std::sync::Mutex<futures::channel::mpsc::Sender<()>>>,
 }
 
 impl TriggerSenders {
     /// Requests a reconcile of every VA; a full channel already holds such a request.
     pub fn request_reconcile_all(&self) {
-        let _ = self.reconcile_all.clone().try_send(());
+        let mut sender = self
+            .shared_reconcile_all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = sender.try_send(());
     }
 }
 
 /// Bounded trigger channels of `capacity` slots each.
+///
+/// ```
+/// let (senders, mut triggers) = wva_k8s::handles::trigger_channels(4);
+/// for _ in 0..100 {
+///     senders.request_reconcile_all();
+/// }
+/// let mut queued = 0;
+/// while let Ok(Some(())) = triggers.reconcile_all.try_next() {
+///     queued += 1;
+/// }
+/// assert!((1..=3).contains(&queued), "{queued} reconcile_all requests queued");
+/// ```
 pub fn trigger_channels(capacity: usize) -> (TriggerSenders, Triggers) {
     use futures::channel::mpsc::channel;
     let (vas_tx, vas) = channel(capacity);
@@ -99,6 +119,7 @@ pub fn trigger_channels(capacity: usize) -> (TriggerSenders, Triggers) {
             deployments: dep_tx,
             leader_worker_sets: lws_tx,
             pods: pods_tx,
+            shared_reconcile_all: Arc::new(std::sync::Mutex::new(all_tx.clone())),
             reconcile_all: all_tx,
         },
         Triggers {
