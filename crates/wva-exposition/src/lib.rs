@@ -12,7 +12,8 @@
 //! metrics listener (default `0.0.0.0:8080`), `/healthz` and `/readyz` on the probes listener
 //! (default `0.0.0.0:8081`). The metrics listener optionally speaks TLS ([`TlsConfig`]: PEM
 //! files polled for rotation, or an in-memory self-signed certificate) and requires a static
-//! bearer token ([`MetricsAuth::Static`]).
+//! bearer token ([`MetricsAuth::Static`]) or one reviewed by a [`TokenAuthorizer`]
+//! ([`MetricsAuth::Delegated`]).
 //!
 //! The crate depends on no collector or Kubernetes type: the engine adapts the collector's
 //! observer callbacks onto [`SelfMetrics`] and hands over the cycle report as JSON or any
@@ -64,7 +65,8 @@ pub use self_metrics::{
     QUERY_BUCKETS, ReloadResult, ScalePatchMode, ScalePatchResult, SelfMetrics,
 };
 pub use server::{
-    BindAddress, MetricsAuth, ServerConfig, Servers, StaticToken, TOKEN_POLL_INTERVAL, TlsConfig,
+    AuthorizeFuture, BindAddress, DELEGATED_AUTH_TIMEOUT, MetricsAuth, ServerConfig, Servers,
+    StaticToken, TOKEN_POLL_INTERVAL, TlsConfig, TokenAuthorizer, TokenVerdict,
 };
 pub use variant::{
     Direction, PublishedVariant, ScalingReason, UNKNOWN_ACCELERATOR, VariantKey, desired_ratio,

@@ -1,6 +1,10 @@
-//! Bearer-token protection of the metrics listener: `none` or `static` (spec/exposition.md §8).
+//! Bearer-token protection of the metrics listener: `none`, `static`, or delegated to a
+//! [`TokenAuthorizer`] such as Kubernetes TokenReview + SubjectAccessReview (spec/exposition.md §8).
 
+use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -14,14 +18,53 @@ use crate::error::ExpositionError;
 /// How often the static token file is checked for changes.
 pub const TOKEN_POLL_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Longest wait for a [`TokenAuthorizer`] verdict before answering 503.
+pub const DELEGATED_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Verdict of a [`TokenAuthorizer`] on one bearer token and path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVerdict {
+    /// Authenticated and allowed to `get` the path.
+    Allowed,
+    /// The token is not authenticated (401).
+    Unauthenticated,
+    /// Authenticated but not allowed (403).
+    Forbidden,
+}
+
+/// The future returned by [`TokenAuthorizer::authorize`]; `Err` is a backend failure (503).
+pub type AuthorizeFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<TokenVerdict, String>> + Send + 'a>>;
+
+/// Decides whether a bearer token may `get` a path (`--metrics-auth=kubernetes`).
+///
+/// The server bounds each call by [`DELEGATED_AUTH_TIMEOUT`]. Implementations must never log
+/// or keep the raw token, and an error message must not contain it.
+pub trait TokenAuthorizer: Send + Sync {
+    /// Reviews `token` for a `get` on `path` (`/metrics` or `/debug/cycle`).
+    fn authorize<'a>(&'a self, token: &'a str, path: &'a str) -> AuthorizeFuture<'a>;
+}
+
 /// Authentication mode of `/metrics` and `/debug/cycle`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub enum MetricsAuth {
     /// No authentication (`--metrics-auth=none`).
     #[default]
     None,
     /// `Authorization: Bearer <token>` must match the token file (`--metrics-auth=static`).
     Static(StaticToken),
+    /// The bearer token is reviewed by an authorizer (`--metrics-auth=kubernetes`).
+    Delegated(Arc<dyn TokenAuthorizer>),
+}
+
+impl fmt::Debug for MetricsAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricsAuth::None => f.write_str("None"),
+            MetricsAuth::Static(token) => f.debug_tuple("Static").field(token).finish(),
+            MetricsAuth::Delegated(_) => f.write_str("Delegated(..)"),
+        }
+    }
 }
 
 /// Result of checking one request.
@@ -33,22 +76,47 @@ pub(crate) enum AuthCheck {
     Allowed,
     /// Missing or wrong token.
     Unauthenticated,
+    /// Authenticated but not authorised.
+    Forbidden,
+    /// The authorizer failed or timed out.
+    Unavailable,
+}
+
+/// The trimmed bearer token of the `Authorization` header, if any.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 impl MetricsAuth {
-    /// Checks the `Authorization` header of a request.
-    pub(crate) fn check(&self, headers: &HeaderMap) -> AuthCheck {
+    /// Checks the `Authorization` header of a request for `path`.
+    pub(crate) async fn check(&self, headers: &HeaderMap, path: &str) -> AuthCheck {
         match self {
             MetricsAuth::None => AuthCheck::NotRequired,
-            MetricsAuth::Static(token) => {
-                let presented = headers
-                    .get(AUTHORIZATION)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.strip_prefix("Bearer "))
-                    .map(str::trim);
-                match presented {
-                    Some(presented) if token.matches(presented) => AuthCheck::Allowed,
-                    _ => AuthCheck::Unauthenticated,
+            MetricsAuth::Static(token) => match bearer_token(headers) {
+                Some(presented) if token.matches(presented) => AuthCheck::Allowed,
+                _ => AuthCheck::Unauthenticated,
+            },
+            MetricsAuth::Delegated(authorizer) => {
+                let Some(token) = bearer_token(headers).filter(|t| !t.is_empty()) else {
+                    return AuthCheck::Unauthenticated;
+                };
+                let review = authorizer.authorize(token, path);
+                match tokio::time::timeout(DELEGATED_AUTH_TIMEOUT, review).await {
+                    Ok(Ok(TokenVerdict::Allowed)) => AuthCheck::Allowed,
+                    Ok(Ok(TokenVerdict::Unauthenticated)) => AuthCheck::Unauthenticated,
+                    Ok(Ok(TokenVerdict::Forbidden)) => AuthCheck::Forbidden,
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, path, "metrics authentication backend failed");
+                        AuthCheck::Unavailable
+                    }
+                    Err(_) => {
+                        tracing::warn!(path, "metrics authentication backend timed out");
+                        AuthCheck::Unavailable
+                    }
                 }
             }
         }
@@ -161,28 +229,37 @@ mod tests {
         h
     }
 
-    #[test]
-    fn static_token_accepts_the_trimmed_file_content_only() {
+    #[tokio::test]
+    async fn static_token_accepts_the_trimmed_file_content_only() {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         writeln!(file, "  s3cret  ").unwrap();
         let auth = MetricsAuth::Static(StaticToken::load(file.path()).unwrap());
-        assert_eq!(auth.check(&headers("Bearer s3cret")), AuthCheck::Allowed);
         assert_eq!(
-            auth.check(&headers("Bearer wrong")),
+            auth.check(&headers("Bearer s3cret"), "/metrics").await,
+            AuthCheck::Allowed
+        );
+        assert_eq!(
+            auth.check(&headers("Bearer wrong"), "/metrics").await,
             AuthCheck::Unauthenticated
         );
-        assert_eq!(auth.check(&HeaderMap::new()), AuthCheck::Unauthenticated);
         assert_eq!(
-            auth.check(&headers("Basic s3cret")),
+            auth.check(&HeaderMap::new(), "/metrics").await,
+            AuthCheck::Unauthenticated
+        );
+        assert_eq!(
+            auth.check(&headers("Basic s3cret"), "/metrics").await,
             AuthCheck::Unauthenticated
         );
     }
 
-    #[test]
-    fn empty_token_file_admits_nobody() {
+    #[tokio::test]
+    async fn empty_token_file_admits_nobody() {
         let file = tempfile::NamedTempFile::new().unwrap();
         let auth = MetricsAuth::Static(StaticToken::load(file.path()).unwrap());
-        assert_eq!(auth.check(&headers("Bearer ")), AuthCheck::Unauthenticated);
+        assert_eq!(
+            auth.check(&headers("Bearer "), "/metrics").await,
+            AuthCheck::Unauthenticated
+        );
     }
 
     #[test]
@@ -206,10 +283,75 @@ mod tests {
         );
     }
 
-    #[test]
-    fn no_auth_requires_nothing() {
+    /// Counts its calls; answers `verdict`.
+    struct Counting {
+        calls: std::sync::atomic::AtomicUsize,
+        verdict: Result<TokenVerdict, String>,
+    }
+
+    impl TokenAuthorizer for Counting {
+        fn authorize<'a>(&'a self, _token: &'a str, _path: &'a str) -> AuthorizeFuture<'a> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(std::future::ready(self.verdict.clone()))
+        }
+    }
+
+    fn delegated(verdict: Result<TokenVerdict, String>) -> (Arc<Counting>, MetricsAuth) {
+        let authorizer = Arc::new(Counting {
+            calls: Default::default(),
+            verdict,
+        });
+        (authorizer.clone(), MetricsAuth::Delegated(authorizer))
+    }
+
+    #[tokio::test]
+    async fn delegated_auth_rejects_a_missing_or_empty_token_without_a_review() {
+        let (authorizer, auth) = delegated(Ok(TokenVerdict::Allowed));
         assert_eq!(
-            MetricsAuth::None.check(&HeaderMap::new()),
+            auth.check(&HeaderMap::new(), "/metrics").await,
+            AuthCheck::Unauthenticated
+        );
+        assert_eq!(
+            auth.check(&headers("Bearer  "), "/metrics").await,
+            AuthCheck::Unauthenticated
+        );
+        assert_eq!(
+            authorizer.calls.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        assert_eq!(
+            auth.check(&headers("Bearer t"), "/metrics").await,
+            AuthCheck::Allowed
+        );
+        assert_eq!(
+            authorizer.calls.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn delegated_auth_maps_verdicts_and_backend_errors() {
+        let (_, auth) = delegated(Ok(TokenVerdict::Forbidden));
+        assert_eq!(
+            auth.check(&headers("Bearer t"), "/metrics").await,
+            AuthCheck::Forbidden
+        );
+        let (_, auth) = delegated(Ok(TokenVerdict::Unauthenticated));
+        assert_eq!(
+            auth.check(&headers("Bearer t"), "/metrics").await,
+            AuthCheck::Unauthenticated
+        );
+        let (_, auth) = delegated(Err("boom".into()));
+        assert_eq!(
+            auth.check(&headers("Bearer t"), "/metrics").await,
+            AuthCheck::Unavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn no_auth_requires_nothing() {
+        assert_eq!(
+            MetricsAuth::None.check(&HeaderMap::new(), "/metrics").await,
             AuthCheck::NotRequired
         );
     }

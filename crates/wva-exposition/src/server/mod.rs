@@ -13,7 +13,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{MetricsAuth, StaticToken, TOKEN_POLL_INTERVAL};
+pub use auth::{
+    AuthorizeFuture, DELEGATED_AUTH_TIMEOUT, MetricsAuth, StaticToken, TOKEN_POLL_INTERVAL,
+    TokenAuthorizer, TokenVerdict,
+};
 pub use bind::BindAddress;
 pub use tls::TlsConfig;
 

@@ -86,7 +86,7 @@ pub(crate) async fn handle<B>(
         return Ok(response);
     }
     if kind == ListenerKind::Metrics {
-        match auth.check(request.headers()) {
+        match auth.check(request.headers(), path).await {
             AuthCheck::NotRequired => {}
             AuthCheck::Allowed => exposition.self_metrics().record_auth(AuthResult::Allowed),
             AuthCheck::Unauthenticated => {
@@ -99,6 +99,18 @@ pub(crate) async fn handle<B>(
                     http::HeaderValue::from_static("Bearer realm=\"wva-metrics\""),
                 );
                 return Ok(response);
+            }
+            AuthCheck::Forbidden => {
+                exposition.self_metrics().record_auth(AuthResult::Forbidden);
+                return Ok(respond(StatusCode::FORBIDDEN, TEXT_PLAIN, "Forbidden"));
+            }
+            AuthCheck::Unavailable => {
+                exposition.self_metrics().record_auth(AuthResult::Error);
+                return Ok(respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT_PLAIN,
+                    "authentication backend unavailable",
+                ));
             }
         }
     }
