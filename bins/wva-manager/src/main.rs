@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
-#[allow(dead_code)] // used once the in-cluster branch of `run` is wired (cluster::mod)
 mod cluster;
 mod collect;
 mod crd;

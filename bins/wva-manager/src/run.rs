@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cluster;
 use crate::standalone::{
     DesiredMemory, RememberTargets, StandaloneDirectory, StandaloneFiles, StandaloneInventory,
 };
@@ -183,10 +184,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
     let config = loaded.config;
     if !config.standalone {
-        eprintln!(
-            "error: in-cluster mode is not available in this build; use `wva-manager run --standalone --variants FILE`"
-        );
-        return ExitCode::from(2);
+        return run_in_cluster(config, args.once);
     }
     let Some(variants) = config.variants_file.clone() else {
         eprintln!("error: --standalone needs --variants FILE");
@@ -228,6 +226,52 @@ pub fn run(args: RunArgs) -> ExitCode {
     runtime.block_on(standalone(config, once, files, prometheus, cache))
 }
 
+/// The in-cluster mode: everything that can be checked without the API server is checked here
+/// (exit 2), the rest happens in [`cluster::wiring::run`].
+fn run_in_cluster(config: ManagerConfig, once: bool) -> ExitCode {
+    let (prometheus, cache) = match (
+        PrometheusConfig::from_map(&config.prometheus),
+        CacheConfig::from_map(&config.prometheus),
+    ) {
+        (Ok(p), Ok(c)) => (p, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let servers = match server_config(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exposition = ExpositionConfig {
+        naming: naming(config.metrics_naming),
+        controller_instance: config.controller_instance.clone(),
+        ..ExpositionConfig::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(cluster::wiring::run(cluster::wiring::ClusterArgs {
+        config,
+        servers,
+        exposition,
+        prometheus,
+        cache,
+        once,
+    }))
+}
+
 /// The process environment; variables that are not valid UTF-8 are skipped.
 fn process_env() -> BTreeMap<String, String> {
     std::env::vars_os()
@@ -264,6 +308,7 @@ fn init_logging(config: &ManagerConfig) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Text => builder.try_init(),

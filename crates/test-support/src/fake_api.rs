@@ -26,10 +26,14 @@ pub struct RecordedRequest {
     pub method: String,
     /// Path.
     pub path: String,
+    /// The query string (without `?`; empty when absent).
+    pub query: String,
     /// Headers (lowercase names).
     pub headers: Vec<(String, String)>,
     /// Decoded form fields of the body.
     pub form: Vec<(String, String)>,
+    /// The body as text (lossy UTF-8).
+    pub body: String,
 }
 
 impl RecordedRequest {
@@ -39,6 +43,11 @@ impl RecordedRequest {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the query string has `watch=true` (a Kubernetes watch request).
+    pub fn is_watch(&self) -> bool {
+        self.query.split('&').any(|pair| pair == "watch=true")
     }
 
     /// A form field.
@@ -100,6 +109,12 @@ impl FakeResponse {
         self
     }
 
+    /// Keeps the body open after sending it (a Kubernetes watch that stays quiet).
+    pub fn stalled(mut self) -> Self {
+        self.stall_body = true;
+        self
+    }
+
     /// Delays the answer.
     pub fn delayed(mut self, d: Duration) -> Self {
         self.delay = d;
@@ -140,6 +155,7 @@ impl FakeApi {
                         async move {
                             let method = req.method().to_string();
                             let path = req.uri().path().to_string();
+                            let query = req.uri().query().unwrap_or_default().to_string();
                             let headers = req
                                 .headers()
                                 .iter()
@@ -153,11 +169,14 @@ impl FakeApi {
                                 .await
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
+                            let body = String::from_utf8_lossy(&body).into_owned();
                             let rec = RecordedRequest {
                                 method,
                                 path,
+                                query,
                                 headers,
-                                form: parse_form(&String::from_utf8_lossy(&body)),
+                                form: parse_form(&body),
+                                body,
                             };
                             let n = c.fetch_add(1, Ordering::SeqCst);
                             if let Ok(mut g) = r.lock() {

@@ -1,4 +1,6 @@
 //! In-cluster mode of `wva-manager run` (spec/k8s.md §6.6): the Kubernetes client and API
-//! discovery; the wiring of reflectors, controller and engine comes here.
+//! discovery ([`client`]) and the wiring of reflectors, ConfigMap reload, leader election,
+//! controller and engine ([`wiring`]).
 
 pub mod client;
+pub mod wiring;
