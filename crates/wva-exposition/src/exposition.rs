@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use prometheus::{Registry, TextEncoder};
+use prometheus::Registry;
 use serde::Serialize;
 
 use crate::config::{ExpositionConfig, MetricsNaming};
@@ -31,6 +31,7 @@ struct Inner {
     registry: Registry,
     naming: MetricsNaming,
     publisher: Publisher,
+    snapshot: SharedSnapshot,
     self_metrics: SelfMetrics,
     cycle_report: CycleReportSlot,
     health: Health,
@@ -60,7 +61,7 @@ impl Exposition {
                 source,
             })?;
         let shared = SharedSnapshot::default();
-        let collector = VariantCollector::new(shared.clone(), config.naming)?;
+        let collector = VariantCollector::new(config.naming)?;
         registry
             .register(Box::new(collector))
             .map_err(|source| ExpositionError::Register {
@@ -74,7 +75,9 @@ impl Exposition {
             inner: Arc::new(Inner {
                 registry,
                 naming: config.naming,
-                publisher: Publisher::new(shared, config.naming),
+                publisher: Publisher::new(shared.clone(), config.naming)
+                    .with_instance(config.instance().map(str::to_owned)),
+                snapshot: shared,
                 self_metrics,
                 cycle_report: CycleReportSlot::default(),
                 health: Health::default(),
@@ -168,11 +171,8 @@ impl Exposition {
     /// The whole registry in the Prometheus text format 0.0.4 (what `/metrics` serves).
     pub fn encode(&self) -> String {
         let families = self.inner.registry.gather();
-        let mut buf = String::with_capacity(4096);
-        if let Err(error) = TextEncoder::new().encode_utf8(&families, &mut buf) {
-            // Only reachable with an inconsistent family, which our definitions never build.
-            tracing::error!(%error, "cannot encode metrics");
-        }
+        let mut buf = String::new();
+        self.inner.snapshot.load().encode_with(&families, &mut buf);
         buf
     }
 }

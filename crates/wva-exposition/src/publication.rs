@@ -99,8 +99,8 @@ impl PublicationState {
     }
 
     /// The immutable view that scrapes read.
-    fn snapshot(&self, naming: MetricsNaming) -> Snapshot {
-        Snapshot::build(&self.gauges, &self.counters, naming)
+    fn snapshot(&self, naming: MetricsNaming, instance: Option<&str>) -> Snapshot {
+        Snapshot::build(&self.gauges, &self.counters, naming, instance)
     }
 }
 
@@ -110,6 +110,8 @@ pub(crate) struct Publisher {
     state: Mutex<PublicationState>,
     shared: SharedSnapshot,
     naming: MetricsNaming,
+    /// `controller_instance` label value, when set.
+    instance: Option<String>,
 }
 
 impl Publisher {
@@ -119,14 +121,23 @@ impl Publisher {
             state: Mutex::new(PublicationState::default()),
             shared,
             naming,
+            instance: None,
         }
+    }
+
+    /// Labels every published series with `controller_instance` = `instance`.
+    pub(crate) fn with_instance(mut self, instance: Option<String>) -> Self {
+        self.instance = instance;
+        self
     }
 
     /// Runs `change` under the publication lock, then swaps in the new snapshot.
     fn with_state<T>(&self, change: impl FnOnce(&mut PublicationState) -> T) -> T {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let out = change(&mut state);
-        self.shared.store(Arc::new(state.snapshot(self.naming)));
+        self.shared.store(Arc::new(
+            state.snapshot(self.naming, self.instance.as_deref()),
+        ));
         out
     }
 

@@ -6,12 +6,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use prometheus::TextEncoder;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
 use crate::config::MetricsNaming;
 use crate::error::ExpositionError;
-use crate::families::VariantFamily;
+use crate::families::{CONTROLLER_INSTANCE_LABEL, VariantFamily};
 use crate::variant::{Direction, ScalingReason, VariantKey, desired_ratio};
 
 /// Gauge values of one variant.
@@ -25,11 +26,16 @@ pub(crate) struct GaugeRow {
     pub(crate) desired: u32,
 }
 
-/// One publication rendered as families ready for `gather()`, never mutated once stored.
+/// One publication rendered once as exposition text, never mutated once stored.
+///
+/// Scrapes splice this text between the self-metric families instead of cloning thousands of
+/// `MetricFamily` values out of a collector and re-encoding them every time.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    /// The per-variant families, empty ones left out.
-    families: Vec<MetricFamily>,
+    /// (family name, its text-format block) in name order, empty families left out.
+    rendered: Vec<(String, String)>,
+    /// Total length of the rendered text.
+    len: usize,
 }
 
 /// The current snapshot, swapped with a single store.
@@ -48,18 +54,15 @@ impl SharedSnapshot {
     }
 }
 
-/// Serves the prebuilt families of the current snapshot to the registry.
+/// Declares the per-variant families to the registry (so that no self-metric can take their
+/// names); their samples come from the snapshot's prebuilt text, not from `collect`.
 pub(crate) struct VariantCollector {
-    shared: SharedSnapshot,
     descs: Vec<Desc>,
 }
 
 impl VariantCollector {
-    /// A collector over `shared` declaring the families of `naming`.
-    pub(crate) fn new(
-        shared: SharedSnapshot,
-        naming: MetricsNaming,
-    ) -> Result<Self, ExpositionError> {
+    /// A collector declaring the families of `naming`.
+    pub(crate) fn new(naming: MetricsNaming) -> Result<Self, ExpositionError> {
         let mut descs = Vec::new();
         for prefix in naming.prefixes() {
             for family in VariantFamily::ALL {
@@ -78,7 +81,7 @@ impl VariantCollector {
                 descs.push(desc);
             }
         }
-        Ok(VariantCollector { shared, descs })
+        Ok(VariantCollector { descs })
     }
 }
 
@@ -91,12 +94,21 @@ fn pair(name: &str, value: &str) -> LabelPair {
 }
 
 /// The seed's gauge labels of one variant.
-fn gauge_labels(key: &VariantKey, row: &GaugeRow) -> Vec<LabelPair> {
-    vec![
+fn gauge_labels(key: &VariantKey, row: &GaugeRow, instance: Option<&str>) -> Vec<LabelPair> {
+    let mut labels = vec![
         pair("variant_name", &key.name),
         pair("namespace", &key.namespace),
         pair("accelerator_type", &row.accelerator_type),
-    ]
+    ];
+    with_instance(&mut labels, instance);
+    labels
+}
+
+/// Appends `controller_instance` last, as `Registry::gather` does with its common labels.
+fn with_instance(labels: &mut Vec<LabelPair>, instance: Option<&str>) {
+    if let Some(value) = instance {
+        labels.push(pair(CONTROLLER_INSTANCE_LABEL, value));
+    }
 }
 
 /// A gauge sample.
@@ -124,6 +136,7 @@ fn samples(
     gauges: &BTreeMap<VariantKey, GaugeRow>,
     counters: &BTreeMap<(VariantKey, Direction, ScalingReason), u64>,
     which: VariantFamily,
+    instance: Option<&str>,
 ) -> Vec<Metric> {
     match which {
         VariantFamily::ReplicaScalingTotal => {
@@ -141,12 +154,14 @@ fn samples(
                     let mut c = Counter::default();
                     // Counter values stay far below 2^53, where u64 -> f64 is exact.
                     c.set_value(*value as f64);
-                    let mut m = Metric::from_label(vec![
+                    let mut labels = vec![
                         pair("variant_name", &key.name),
                         pair("namespace", &key.namespace),
                         pair("direction", direction.as_str()),
                         pair("reason", reason.as_str()),
-                    ]);
+                    ];
+                    with_instance(&mut labels, instance);
+                    let mut m = Metric::from_label(labels);
                     m.set_counter(c);
                     m
                 })
@@ -162,7 +177,7 @@ fn samples(
                         VariantFamily::DesiredReplicas => f64::from(row.desired),
                         _ => desired_ratio(row.current, row.desired),
                     };
-                    gauge(gauge_labels(key, row), value)
+                    gauge(gauge_labels(key, row, instance), value)
                 })
                 .collect()
         }
@@ -170,16 +185,19 @@ fn samples(
 }
 
 impl Snapshot {
-    /// Builds the snapshot of `gauges` and `counters` with its families under `naming`'s names.
+    /// Builds the snapshot of `gauges` and `counters` with its families under `naming`'s names,
+    /// every series labelled `controller_instance` = `instance` when given, rendered as text.
     pub(crate) fn build(
         gauges: &BTreeMap<VariantKey, GaugeRow>,
         counters: &BTreeMap<(VariantKey, Direction, ScalingReason), u64>,
         naming: MetricsNaming,
+        instance: Option<&str>,
     ) -> Snapshot {
         let prefixes = naming.prefixes();
-        let mut families = Vec::with_capacity(prefixes.len() * VariantFamily::ALL.len());
+        let encoder = TextEncoder::new();
+        let mut rendered = Vec::with_capacity(prefixes.len() * VariantFamily::ALL.len());
         for which in VariantFamily::ALL {
-            let metrics = samples(gauges, counters, which);
+            let metrics = samples(gauges, counters, which, instance);
             if metrics.is_empty() {
                 continue;
             }
@@ -188,16 +206,41 @@ impl Snapshot {
             } else {
                 MetricType::GAUGE
             };
+            let mut mf = family(String::new(), which.help(), kind, metrics);
             for prefix in prefixes {
-                families.push(family(
-                    which.name(prefix),
-                    which.help(),
-                    kind,
-                    metrics.clone(),
-                ));
+                let name = which.name(prefix);
+                mf.set_name(name.clone());
+                let mut text = String::new();
+                if let Err(error) = encoder.encode_utf8(std::slice::from_ref(&mf), &mut text) {
+                    // Only reachable with an inconsistent family, which we never build.
+                    tracing::error!(%error, family = %name, "cannot encode metrics");
+                    continue;
+                }
+                rendered.push((name, text));
             }
         }
-        Snapshot { families }
+        rendered.sort_by(|a, b| a.0.cmp(&b.0));
+        let len = rendered.iter().map(|(_, t)| t.len()).sum();
+        Snapshot { rendered, len }
+    }
+
+    /// Writes `families` (sorted by name, as `Registry::gather` returns them) and this
+    /// snapshot's families into `out` in one name order, as one `gather()` would have.
+    pub(crate) fn encode_with(&self, families: &[MetricFamily], out: &mut String) {
+        out.reserve(self.len + 16 * 1024);
+        let encoder = TextEncoder::new();
+        let mut prebuilt = self.rendered.iter().peekable();
+        for mf in families {
+            while let Some((_, text)) = prebuilt.next_if(|(name, _)| name.as_str() < mf.name()) {
+                out.push_str(text);
+            }
+            if let Err(error) = encoder.encode_utf8(std::slice::from_ref(mf), out) {
+                tracing::error!(%error, family = %mf.name(), "cannot encode metrics");
+            }
+        }
+        for (_, text) in prebuilt {
+            out.push_str(text);
+        }
     }
 }
 
@@ -207,6 +250,7 @@ impl Collector for VariantCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        self.shared.load().families.clone()
+        // The samples are spliced in as prebuilt text by `Exposition::encode`.
+        Vec::new()
     }
 }
