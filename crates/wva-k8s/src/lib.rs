@@ -6,7 +6,8 @@
 //! store snapshots ([`inventory`]), the GPU inventory for the limiter ([`gpu`]), Event notes
 //! ([`events`]), trigger rules ([`triggers`]), scale-from-zero candidates ([`scale_from_zero`]),
 //! leader-election parameters ([`lease`]) and the configuration of `wva-manager run`
-//! ([`config`]). None of them performs I/O.
+//! ([`config`]). None of them performs I/O. [`metrics_auth`] reviews `/metrics` bearer tokens
+//! with TokenReview + SubjectAccessReview.
 //!
 //! ```
 //! let yaml = wva_k8s::crd::crd_yaml();
@@ -24,6 +25,7 @@ pub mod handles;
 pub mod inventory;
 pub mod labels;
 pub mod lease;
+pub mod metrics_auth;
 pub mod runtime;
 pub mod scale_from_zero;
 pub mod status;
