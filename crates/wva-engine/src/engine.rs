@@ -264,7 +264,7 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
             .core = Some(report.state.clone());
         log_decisions(&report);
-        match report.to_json() {
+        match crate::report_json::report_json(&report) {
             Ok(json) => self.exposition.set_cycle_report_json(json),
             Err(e) => return Err(EngineError::Report(e.to_string())),
         }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod input;
 pub mod inventory;
 pub mod observer;
+pub mod report_json;
 pub mod trigger;
 
 pub use actuator::{ActuationError, Actuator, MetricsOnly};
