@@ -347,12 +347,15 @@ fn server_config(config: &ManagerConfig) -> Result<ServerConfig, String> {
             let path = config.metrics_auth_token_file.clone().unwrap_or_default();
             MetricsAuth::Static(StaticToken::load(&path).map_err(|e| e.to_string())?)
         }
-        ConfigMetricsAuth::Kubernetes => {
+        // In a cluster, `cluster::wiring` installs the TokenReview authorizer once it has a
+        // client; standalone has no API server to ask.
+        ConfigMetricsAuth::Kubernetes if config.standalone => {
             tracing::warn!(
                 "--metrics-auth kubernetes needs a cluster; in standalone mode /metrics is not authenticated"
             );
             MetricsAuth::None
         }
+        ConfigMetricsAuth::Kubernetes => MetricsAuth::None,
     };
     let tls = (config.metrics_secure || config.metrics_cert_path.is_some()).then(|| TlsConfig {
         cert_dir: config.metrics_cert_path.as_ref().map(PathBuf::from),

@@ -104,6 +104,24 @@ fn cluster(req: &RecordedRequest, _: usize) -> FakeResponse {
         }
         return FakeResponse::json(200, va.to_string());
     }
+    if req.method == "POST" && req.path == "/apis/authentication.k8s.io/v1/tokenreviews" {
+        let authenticated = req.body.contains("\"good-token\"");
+        return FakeResponse::json(
+            201,
+            json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                   "spec": {}, "status": {"authenticated": authenticated,
+                                          "user": {"username": "system:serviceaccount:monitoring:prometheus"}}})
+            .to_string(),
+        );
+    }
+    if req.method == "POST" && req.path == "/apis/authorization.k8s.io/v1/subjectaccessreviews" {
+        return FakeResponse::json(
+            201,
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                   "spec": {}, "status": {"allowed": true}})
+            .to_string(),
+        );
+    }
     if req.method == "POST" && req.path.ends_with("/events") {
         return FakeResponse::json(201, req.body.clone());
     }
@@ -381,4 +399,78 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `GET path` with an optional bearer token; the status code of the answer (0: no listener).
+async fn status_of(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn metrics_auth_kubernetes_reviews_the_bearer_token_with_the_api_server() {
+    let api = Arc::new(FakeApi::start(cluster).await);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(dir.path(), &api.base_url());
+    let metrics = format!("127.0.0.1:{}", http::free_port());
+    let probes = format!("127.0.0.1:{}", http::free_port());
+    let mut cmd = manager(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--metrics-bind-address",
+        &metrics,
+        "--health-probe-bind-address",
+        &probes,
+        "--metrics-auth",
+        "kubernetes",
+        "--leader-elect=false",
+    ]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let _child = KillOnDrop(cmd.spawn().unwrap());
+    let metrics_addr: std::net::SocketAddr = metrics.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status_of(metrics_addr, "/metrics", None).await == 0 {
+        assert!(Instant::now() < deadline, "/metrics never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_of(metrics_addr, "/metrics", None).await, 401);
+    assert_eq!(
+        status_of(metrics_addr, "/metrics", Some("bad-token")).await,
+        401
+    );
+    assert_eq!(
+        status_of(metrics_addr, "/metrics", Some("good-token")).await,
+        200
+    );
+    let reviews = |path: &str| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .count()
+    };
+    assert_eq!(reviews("/apis/authentication.k8s.io/v1/tokenreviews"), 2);
+    assert_eq!(
+        reviews("/apis/authorization.k8s.io/v1/subjectaccessreviews"),
+        1
+    );
+    // A second scrape within 60 s is answered from the cache: no new review.
+    assert_eq!(
+        status_of(metrics_addr, "/metrics", Some("good-token")).await,
+        200
+    );
+    assert_eq!(reviews("/apis/authentication.k8s.io/v1/tokenreviews"), 2);
 }

@@ -14,8 +14,8 @@ use wva_collector::{
     CacheConfig, CatalogueConfig, MetricsSource, PrometheusConfig, PrometheusSource, QueryGroup,
 };
 use wva_engine::{CycleRequester, Engine, Schedule, SelfMetricsObserver};
-use wva_exposition::{Exposition, ExpositionConfig, ServerConfig, VariantKey};
-use wva_k8s::config::{Actuation, ManagerConfig};
+use wva_exposition::{Exposition, ExpositionConfig, MetricsAuth, ServerConfig, VariantKey};
+use wva_k8s::config::{Actuation, ManagerConfig, MetricsAuth as ConfigMetricsAuth};
 use wva_k8s::controller::context::leader_worker_set_resource;
 use wva_k8s::controller::{
     Context, FilterSource, KubeActuator, KubeInventory, OutcomeBoard, Settings, run_controller,
@@ -24,6 +24,7 @@ use wva_k8s::handles::{
     ActiveConfig, ConfigHandle, TriggerSenders, Triggers, VaDeletedHook, trigger_channels,
 };
 use wva_k8s::lease::lease_params;
+use wva_k8s::metrics_auth::KubeTokenAuthorizer;
 use wva_k8s::runtime::config_watch::{ConfigReloadOptions, start_config_reload};
 use wva_k8s::runtime::leader::{LeaderOptions, start_leader_election};
 use wva_k8s::runtime::reflectors::{ReflectorOptions, start_reflectors};
@@ -57,7 +58,7 @@ pub struct ClusterArgs {
 pub async fn run(args: ClusterArgs) -> ExitCode {
     let ClusterArgs {
         config,
-        servers,
+        mut servers,
         exposition: exposition_config,
         prometheus,
         cache,
@@ -76,6 +77,9 @@ pub async fn run(args: ClusterArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let apis = client::discover_optional(&client, &config).await;
+    if config.metrics_auth == ConfigMetricsAuth::Kubernetes {
+        servers.auth = MetricsAuth::Delegated(Arc::new(KubeTokenAuthorizer::new(client.clone())));
+    }
 
     let exposition = match Exposition::new(exposition_config) {
         Ok(e) => e,
