@@ -11,6 +11,7 @@ pub mod kube_inventory;
 pub mod outcomes;
 pub mod reconcile;
 pub mod run;
+pub mod wake;
 pub mod writes;
 
 pub use context::{Context, FilterSource, Settings};
@@ -18,4 +19,5 @@ pub use kube_inventory::{KubeDirectory, KubeInventory};
 pub use outcomes::{KubeActuator, OutcomeBoard};
 pub use reconcile::{ReconcileError, ScaleFromZero, error_policy, reconcile, scale_from_zero};
 pub use run::run_controller;
+pub use wake::{WakeOptions, start_scale_from_zero};
 pub use writes::scale_from_zero_patch;
