@@ -201,43 +201,72 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (prometheus, cache) = match (
+    let (prometheus, cache) = match collector_config(&config) {
+        Ok(pair) => pair,
+        Err(code) => return code,
+    };
+    let once = args.once;
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    runtime.block_on(standalone(config, once, files, prometheus, cache))
+}
+
+/// The Prometheus client and cache settings from the `PROMETHEUS_*` keys (exit 2 on an error,
+/// printed as spec/collector.md words it).
+fn collector_config(config: &ManagerConfig) -> Result<(PrometheusConfig, CacheConfig), ExitCode> {
+    match (
         PrometheusConfig::from_map(&config.prometheus),
         CacheConfig::from_map(&config.prometheus),
     ) {
-        (Ok(p), Ok(c)) => (p, c),
+        (Ok(p), Ok(c)) => Ok((p, c)),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            Err(ExitCode::from(2))
         }
-    };
-    let once = args.once;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    }
+}
+
+/// The manager's runtime: two worker threads (the work is I/O bound; fewer threads keep fewer
+/// malloc arenas).
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
+        })
+}
+
+/// `--once`: runs one cycle and prints its `CycleReport` JSON on stdout.
+pub async fn print_one_cycle(engine: &Engine) -> ExitCode {
+    match engine.run_cycle(std::time::SystemTime::now()).await {
+        Ok(report) => match report.to_json_pretty() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
-    };
-    runtime.block_on(standalone(config, once, files, prometheus, cache))
+    }
 }
 
 /// The in-cluster mode: everything that can be checked without the API server is checked here
 /// (exit 2), the rest happens in [`cluster::wiring::run`].
 fn run_in_cluster(config: ManagerConfig, once: bool) -> ExitCode {
-    let (prometheus, cache) = match (
-        PrometheusConfig::from_map(&config.prometheus),
-        CacheConfig::from_map(&config.prometheus),
-    ) {
-        (Ok(p), Ok(c)) => (p, c),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let (prometheus, cache) = match collector_config(&config) {
+        Ok(pair) => pair,
+        Err(code) => return code,
     };
     let servers = match server_config(&config) {
         Ok(s) => s,
@@ -251,16 +280,9 @@ fn run_in_cluster(config: ManagerConfig, once: bool) -> ExitCode {
         controller_instance: config.controller_instance.clone(),
         ..ExpositionConfig::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(cluster::wiring::run(cluster::wiring::ClusterArgs {
         config,
@@ -460,22 +482,7 @@ async fn standalone(
     });
 
     if once {
-        return match engine.run_cycle(std::time::SystemTime::now()).await {
-            Ok(report) => match report.to_json_pretty() {
-                Ok(json) => {
-                    println!("{json}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return print_one_cycle(&engine).await;
     }
 
     let server = match server_config(&config) {

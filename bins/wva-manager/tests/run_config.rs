@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const IN_CLUSTER: &str = "error: in-cluster mode is not available in this build";
+/// What a run whose configuration was accepted prints next: the kubeconfig that
+/// [`run_accepted`] points at does not exist (exit 1).
+const IN_CLUSTER: &str = "error: cannot build Kubernetes client: ";
 
 /// Runs `wva-manager run ARGS` with exactly the environment `env`.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -17,6 +19,17 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// Like [`run`], with a Prometheus URL and a missing kubeconfig in the environment, so that a
+/// configuration that loads stops at the Kubernetes client with [`IN_CLUSTER`].
+fn run_accepted(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec![
+        ("PROMETHEUS_BASE_URL", "http://127.0.0.1:9"),
+        ("KUBECONFIG", "/nonexistent/wva-test-kubeconfig"),
+    ];
+    all.extend_from_slice(env);
+    run(args, &all)
 }
 
 fn stderr(out: &Output) -> String {
@@ -133,19 +146,19 @@ fn flag_beats_environment_beats_config_file() {
 fn valid_higher_source_hides_invalid_lower_one() {
     let dir = tempfile::tempdir().unwrap();
     let file = config_file(&dir, "GLOBAL_OPT_INTERVAL: never\nLOG_FORMAT: xml\n");
-    let out = run(
+    let out = run_accepted(
         &["--config-file", text(&file), "--log-format", "json"],
         &[("GLOBAL_OPT_INTERVAL", "1m")],
     );
     let text = stderr(&out);
     assert!(text.contains(IN_CLUSTER), "{text}");
     assert!(!text.contains("invalid value"), "{text}");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
 fn old_interval_variable_is_not_read() {
-    let out = run(&[], &[("WVA_INTERVAL", "nonsense")]);
+    let out = run_accepted(&[], &[("WVA_INTERVAL", "nonsense")]);
     assert!(stderr(&out).starts_with(IN_CLUSTER), "{}", stderr(&out));
 }
 
@@ -184,7 +197,7 @@ fn config_file_that_is_not_a_mapping_exits_2() {
 fn unknown_config_file_key_is_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let file = config_file(&dir, "NOT_A_KEY: 1\nCONFIG_MAP_NAME: old\n");
-    let out = run(&["--config-file", text(&file)], &[]);
+    let out = run_accepted(&["--config-file", text(&file)], &[]);
     let text = stderr(&out);
     assert!(
         text.contains(&format!(
@@ -202,7 +215,7 @@ fn unknown_config_file_key_is_a_warning() {
 
 #[test]
 fn boolean_flag_without_value_means_true_and_bad_value_is_rejected() {
-    let bare = run(&["--leader-elect", "--limited-mode"], &[]);
+    let bare = run_accepted(&["--leader-elect", "--limited-mode"], &[]);
     assert!(stderr(&bare).starts_with(IN_CLUSTER), "{}", stderr(&bare));
     let bad = run(&["--scale-to-zero", "maybe"], &[]);
     assert_eq!(

@@ -329,7 +329,7 @@ impl Manager {
         let _ = self.context_cell.set(context.clone());
 
         if once {
-            return print_one_cycle(&engine).await;
+            return crate::run::print_one_cycle(&engine).await;
         }
 
         let refresher = source.clone().spawn_background(shutdown.child_token());
@@ -389,24 +389,4 @@ fn uses_token_analyzer(active: &ActiveConfig) -> bool {
         .entries()
         .values()
         .any(|e| e.analyzer_name.as_deref() == Some("saturation"))
-}
-
-/// `--once`: one cycle, the report as JSON on stdout.
-async fn print_one_cycle(engine: &Engine) -> ExitCode {
-    match engine.run_cycle(std::time::SystemTime::now()).await {
-        Ok(report) => match report.to_json_pretty() {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
