@@ -77,6 +77,24 @@ pub async fn run(args: ClusterArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let apis = client::discover_optional(&client, &config).await;
+    for (file, configmap) in [
+        (
+            &config.saturation_config_file,
+            &config.saturation_config_map,
+        ),
+        (
+            &config.scale_to_zero_config_file,
+            &config.scale_to_zero_config_map,
+        ),
+    ] {
+        if let Some(file) = file {
+            tracing::warn!(
+                %file,
+                %configmap,
+                "config files replace the global ConfigMaps only in standalone mode in this release; reading the ConfigMap"
+            );
+        }
+    }
     if config.metrics_auth == ConfigMetricsAuth::Kubernetes {
         servers.auth = MetricsAuth::Delegated(Arc::new(KubeTokenAuthorizer::new(client.clone())));
     }
