@@ -201,10 +201,11 @@ fn decide(input: &CycleInput) -> Result<Decided, InputError> {
                 _ => vec![None; m.variants.len()],
             };
             for ((v, o), s) in m.variants.iter().zip(m.outcomes.iter_mut()).zip(spare) {
-                let eligible = !matches!(
-                    o.reason,
-                    Reason::MetricsUnavailable | Reason::MinimumReplicas
-                );
+                // Deliberate difference from the reference (and spec/core.md §6.3, which exempts
+                // `minimum_replicas`): the floor is limited too. Exempt, a model at 0 replicas
+                // with no GPUs left flips 0 → 1 → 0 between cycles (floored while its previous
+                // target is 0, cut while it is 1), so its published target flaps.
+                let eligible = o.reason != Reason::MetricsUnavailable;
                 items.push(LimiterItem {
                     accelerator: &v.state.accelerator,
                     gpus: v.state.gpus(),

@@ -483,3 +483,35 @@ fn record_scale_to_zero_fallback_fills_the_default_entry_only_when_unset() {
         Some(true)
     );
 }
+
+#[test]
+fn a_floor_without_free_gpus_is_limited_and_stays_put_across_cycles() {
+    // The case proptest found for invariant 10: current 0, previous desired 1, no GPUs left.
+    // Exempting the floor from the limiter made the target flip 0 → 1 → 0 between cycles.
+    let mut v = mk_variant("v", "m", 1.0, 0);
+    v.desired_replicas = 1;
+    let accelerator = v.accelerator.clone();
+    let mut input = mk_input(vec![v], vec![mk_replica("v1", "v", 0.0, 0.0)]);
+    input.gpu_inventory = Some(BTreeMap::from([(accelerator.clone(), 0)]));
+    input.config.insert(
+        "default".into(),
+        SaturationEntry {
+            enable_limiter: Some(true),
+            ..Default::default()
+        },
+    );
+    for cycle in 0..3 {
+        let report = plan(&input).unwrap();
+        let d = decision(&report, "v").clone();
+        assert_eq!(
+            (d.target_replicas, d.reason),
+            (0, Reason::GpuLimited),
+            "cycle {cycle}"
+        );
+        input.variants[0].desired_replicas = d.target_replicas;
+    }
+    // With a free GPU the floor is granted.
+    input.gpu_inventory = Some(BTreeMap::from([(accelerator, 8)]));
+    let d = decision(&plan(&input).unwrap(), "v").clone();
+    assert_eq!((d.target_replicas, d.reason), (1, Reason::MinimumReplicas));
+}
