@@ -18,7 +18,8 @@ use wva_exposition::{Exposition, ExpositionConfig, MetricsAuth, ServerConfig, Va
 use wva_k8s::config::{Actuation, ManagerConfig, MetricsAuth as ConfigMetricsAuth};
 use wva_k8s::controller::context::leader_worker_set_resource;
 use wva_k8s::controller::{
-    Context, FilterSource, KubeActuator, KubeInventory, OutcomeBoard, Settings, run_controller,
+    Context, FilterSource, KubeActuator, KubeInventory, OutcomeBoard, Settings, WakeOptions,
+    run_controller, start_scale_from_zero,
 };
 use wva_k8s::handles::{
     ActiveConfig, ConfigHandle, TriggerSenders, Triggers, VaDeletedHook, trigger_channels,
@@ -29,7 +30,7 @@ use wva_k8s::runtime::config_watch::{ConfigReloadOptions, start_config_reload};
 use wva_k8s::runtime::leader::{LeaderOptions, start_leader_election};
 use wva_k8s::runtime::reflectors::{ReflectorOptions, start_reflectors};
 
-use super::client::{self, OptionalApis};
+use super::client::{self, OptionalApis, inference_pool_version};
 
 /// Slots of each trigger channel between the reflectors and the controller.
 const TRIGGER_CAPACITY: usize = 1024;
@@ -180,7 +181,8 @@ impl Manager {
                 watch_namespace: config.watch_namespace.clone(),
                 controller_instance: config.controller_instance.clone(),
                 leader_worker_sets: apis.leader_worker_sets.then(leader_worker_set_resource),
-                inference_pools: None,
+                inference_pools: (apis.inference_pools && config.scale_from_zero)
+                    .then(|| inference_pool_resource(config.pool_group.as_str())),
                 hpas: apis.hpas && config.actuation == Actuation::Direct,
                 nodes: config
                     .limited_mode
@@ -357,6 +359,21 @@ impl Manager {
                 stop.cancelled().await
             }))
         });
+        let waker = self.reflectors.stores.inference_pools.is_some().then(|| {
+            start_scale_from_zero(
+                context.clone(),
+                self.inventory.clone(),
+                self.exposition.clone(),
+                WakeOptions {
+                    interval: config.scale_from_zero_interval,
+                    max_concurrency: usize::try_from(config.scale_from_zero_max_concurrency)
+                        .unwrap_or(1),
+                    bearer_token: config.epp_bearer_token.as_ref().map(|t| t.0.clone()),
+                    ..WakeOptions::default()
+                },
+                shutdown.child_token(),
+            )
+        });
         let lost = leadership.lost.clone();
         let code = tokio::select! {
             () = engine.run(shutdown.clone()) => ExitCode::SUCCESS,
@@ -372,6 +389,9 @@ impl Manager {
             let _ = refresher.await;
             if let Some(controller) = controller {
                 let _ = controller.await;
+            }
+            if let Some(waker) = waker {
+                let _ = waker.await;
             }
             leadership.finished().await;
         })
@@ -407,4 +427,16 @@ fn uses_token_analyzer(active: &ActiveConfig) -> bool {
         .entries()
         .values()
         .any(|e| e.analyzer_name.as_deref() == Some("saturation"))
+}
+
+/// The InferencePool resource of `POOL_GROUP` (scale from zero's pools).
+fn inference_pool_resource(group: &str) -> kube::api::ApiResource {
+    let version = inference_pool_version(group);
+    kube::api::ApiResource {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        api_version: format!("{group}/{version}"),
+        kind: "InferencePool".to_owned(),
+        plural: "inferencepools".to_owned(),
+    }
 }
