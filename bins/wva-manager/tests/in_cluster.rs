@@ -474,3 +474,75 @@ async fn metrics_auth_kubernetes_reviews_the_bearer_token_with_the_api_server() 
     );
     assert_eq!(reviews("/apis/authentication.k8s.io/v1/tokenreviews"), 2);
 }
+
+#[tokio::test]
+async fn a_deleted_va_loses_its_series_at_once() {
+    let Some(prom) = Prometheus::start().await else {
+        return;
+    };
+    // The VA watch delivers a DELETED event 6 s after it starts (after the first cycle has
+    // published the variant), then stays open.
+    let api = Arc::new(
+        FakeApi::start(|req, n| {
+            if req.is_watch() && req.path == "/apis/llmd.ai/v1alpha1/variantautoscalings" {
+                let event = json!({"type": "DELETED", "object": variant()}).to_string() + "\n";
+                return FakeResponse::json(200, event)
+                    .delayed(Duration::from_secs(6))
+                    .stalled();
+            }
+            cluster(req, n)
+        })
+        .await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(dir.path(), &api.base_url());
+    let prometheus_url = format!("http://{}", prom.addr());
+    let metrics = format!("127.0.0.1:{}", http::free_port());
+    let mut cmd = manager(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--prometheus-url",
+        &prometheus_url,
+        "--metrics-bind-address",
+        &metrics,
+        "--health-probe-bind-address",
+        "0",
+        "--interval",
+        "1m",
+    ]);
+    let log = dir.path().join("manager.log");
+    cmd.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let _child = KillOnDrop(cmd.spawn().unwrap());
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let metrics_addr: std::net::SocketAddr = metrics.parse().unwrap();
+    let series = || async {
+        http::get(metrics_addr, "/metrics")
+            .await
+            .map(|r| r.text())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("inferno_") && l.contains("variant_name=\"llama-h100\""))
+            .count()
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while series().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never published; log:\n{}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Removed on the delete event, long before the next periodic cycle (1 m).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while series().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "series of the deleted VA still served; log:\n{}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
