@@ -546,3 +546,143 @@ async fn a_deleted_va_loses_its_series_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// RFC 3339 with microseconds (a Lease `MicroTime`) of the current wall clock.
+fn micro_time_now() -> String {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let (secs, micros) = (since.as_secs(), since.subsec_micros());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[tokio::test]
+async fn losing_the_lease_to_another_replica_exits_1_with_the_log_line() {
+    let Some(prom) = Prometheus::start().await else {
+        return;
+    };
+    const LEASE: &str =
+        "/apis/coordination.k8s.io/v1/namespaces/workload-variant-autoscaler-system/leases";
+    let lease_path = format!("{LEASE}/72dd1cf1.llm-d.ai");
+    // A Lease that this replica gets, and that another replica holds from 8 s on.
+    let stored: Arc<std::sync::Mutex<Option<Value>>> = Arc::default();
+    let started = Instant::now();
+    let api = Arc::new(
+        FakeApi::start({
+            let stored = stored.clone();
+            let lease_path = lease_path.clone();
+            move |req, n| {
+                let mut lease = stored.lock().unwrap();
+                if req.path == LEASE && req.method == "POST" {
+                    let mut created: Value = serde_json::from_str(&req.body).unwrap();
+                    created["metadata"]["resourceVersion"] = json!("1");
+                    *lease = Some(created.clone());
+                    return FakeResponse::json(201, created.to_string());
+                }
+                if req.path == lease_path {
+                    let Some(current) = lease.as_mut() else {
+                        return not_found();
+                    };
+                    if req.method == "PATCH" {
+                        let body: Value = serde_json::from_str(&req.body).unwrap();
+                        for (k, v) in body["spec"].as_object().into_iter().flatten() {
+                            if v.is_null() {
+                                current["spec"].as_object_mut().map(|s| s.remove(k));
+                            } else {
+                                current["spec"][k] = v.clone();
+                            }
+                        }
+                    }
+                    if started.elapsed() > Duration::from_secs(8) {
+                        current["spec"]["holderIdentity"] = json!("wva-other-1");
+                        current["spec"]["renewTime"] = json!(micro_time_now());
+                        current["spec"]["leaseDurationSeconds"] = json!(3);
+                    }
+                    return FakeResponse::json(200, current.to_string());
+                }
+                cluster(req, n)
+            }
+        })
+        .await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(dir.path(), &api.base_url());
+    let prometheus_url = format!("http://{}", prom.addr());
+    let metrics = format!("127.0.0.1:{}", http::free_port());
+    let mut cmd = manager(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--prometheus-url",
+        &prometheus_url,
+        "--metrics-bind-address",
+        &metrics,
+        "--health-probe-bind-address",
+        "0",
+        "--leader-elect",
+        "--leader-election-lease-duration",
+        "3s",
+        "--leader-election-renew-deadline",
+        "2s",
+        "--leader-election-retry-period",
+        "1s",
+    ]);
+    let log = dir.path().join("manager.log");
+    cmd.stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let metrics_addr: std::net::SocketAddr = metrics.parse().unwrap();
+
+    // Leads: the variant is published.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let text = http::get(metrics_addr, "/metrics")
+            .await
+            .map(|r| r.text())
+            .unwrap_or_default();
+        if text.contains("variant_name=\"llama-h100\"") && text.contains("wva_is_leader 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never led:\n{text}\nlog:\n{}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The Lease goes to another replica: log line, exit code 1.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after losing the lease; log:\n{}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.code(), Some(1), "log:\n{}", read_log());
+    assert!(
+        read_log().contains("leader election lost; exiting"),
+        "{}",
+        read_log()
+    );
+}
