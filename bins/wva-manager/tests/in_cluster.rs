@@ -139,6 +139,7 @@ fn cluster(req: &RecordedRequest, _: usize) -> FakeResponse {
             vec![pod("llama-h100-5d8f-a"), pod("llama-h100-5d8f-b")],
         ),
         "/api/v1/configmaps" => list("v1", "ConfigMapList", vec![]),
+        "/api/v1/nodes" => list("v1", "NodeList", vec![]),
         "/api/v1/namespaces" => list("meta.k8s.io/v1", "PartialObjectMetadataList", vec![]),
         _ => not_found(),
     }
@@ -247,6 +248,10 @@ async fn once_runs_a_cycle_over_the_reflected_cluster_state() {
     assert_eq!(decision["reason"], "metrics_unavailable", "{decision}");
 
     let requests = api.requests();
+    assert!(
+        requests.iter().any(|r| r.path == "/api/v1/nodes"),
+        "the Node reflector (GPU inventory for the limiter) lists nodes"
+    );
     let va_list = requests
         .iter()
         .find(|r| r.path == "/apis/llmd.ai/v1alpha1/variantautoscalings" && !r.is_watch())

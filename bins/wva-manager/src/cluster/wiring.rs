@@ -184,9 +184,9 @@ impl Manager {
                 inference_pools: (apis.inference_pools && config.scale_from_zero)
                     .then(|| inference_pool_resource(config.pool_group.as_str())),
                 hpas: apis.hpas && config.actuation == Actuation::Direct,
-                nodes: config
-                    .limited_mode
-                    .then(|| config.gpu_node_selector.clone().unwrap_or_default()),
+                // Always watched (a stripped projection): a ConfigMap edit that turns the
+                // limiter on then works without a restart.
+                nodes: Some(config.gpu_node_selector.clone().unwrap_or_default()),
             },
             senders.clone(),
             on_va_deleted,
