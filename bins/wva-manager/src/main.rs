@@ -13,6 +13,7 @@ mod collect;
 mod crd;
 mod demo;
 mod logging;
+mod malloc;
 mod run;
 mod standalone;
 
@@ -39,6 +40,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: glibc reads the arena limit when threads first allocate.
+    malloc::limit_arenas();
     // clap exits with code 2 on bad arguments, as every subcommand documents.
     let cli = Cli::parse();
     match cli.command {

@@ -38,6 +38,7 @@ pub mod error;
 pub mod model;
 pub mod observer;
 pub mod prometheus;
+pub mod replicas;
 pub mod secret;
 pub mod snapshot;
 pub mod source;
@@ -55,6 +56,7 @@ pub use model::{
 };
 pub use observer::{CacheOutcome, CollectorObserver, QueryEvent};
 pub use prometheus::PrometheusSource;
+pub use replicas::Replicas;
 pub use secret::{Secret, TokenProvider, TokenSource};
 pub use snapshot::{
     AbsentReason, Availability, CacheConfigInfo, CollectedSnapshot, DeploymentReplicas, Field,

@@ -9,6 +9,7 @@ use wva_core::{Freshness, ReplicaMetrics};
 use crate::catalogue::QueryName;
 use crate::error::CollectorError;
 use crate::model::{ModelKey, VariantRef};
+use crate::replicas::Replicas;
 
 /// A per-replica value of a [`ReplicaRecord`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -308,7 +309,7 @@ pub struct ModelSnapshot {
     /// True when served from the last successfully assembled copy because a fetch failed.
     pub served_from_last_good: bool,
     /// Live, mapped replicas by pod name.
-    pub replicas: BTreeMap<String, ReplicaRecord>,
+    pub replicas: Replicas,
     /// Pods the directory lists that are not live, with the reason.
     pub missing_pods: Vec<(String, String)>,
     /// Requests finished in the retention window, when asked for and known.
@@ -327,7 +328,7 @@ impl ModelSnapshot {
             freshness: Freshness::Unavailable,
             age: Duration::ZERO,
             served_from_last_good: false,
-            replicas: BTreeMap::new(),
+            replicas: Replicas::new(),
             missing_pods: Vec::new(),
             request_count: None,
             scheduler_queue: None,
@@ -497,7 +498,7 @@ mod tests {
         let mut r =
             ReplicaRecord::new("p", VariantRef::new("ns", "v"), Duration::from_millis(1500));
         r.set(Field::KvCacheUsage, 0.5).unwrap();
-        m.replicas.insert("p".into(), r);
+        m.replicas.insert(r);
         snap.models.insert(ModelKey::new("ns", "m"), m);
         let json = serde_json::to_value(&snap).unwrap();
         assert_eq!(json["models"][0]["model"]["model_id"], "m");

@@ -264,11 +264,11 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
             .core = Some(report.state.clone());
         log_decisions(&report);
-        match crate::report_json::report_json(&report) {
-            Ok(json) => self.exposition.set_cycle_report_json(json),
-            Err(e) => return Err(EngineError::Report(e.to_string())),
+        if let Err(e) = crate::report_json::check_finite(&report) {
+            return Err(EngineError::Report(e.to_string()));
         }
         let report = Arc::new(report);
+        self.exposition.set_cycle_report(report.clone());
         *self
             .last_report
             .write()

@@ -106,7 +106,7 @@ fn model_snapshot(records: Vec<ReplicaRecord>) -> ModelSnapshot {
     m.availability = Availability::Available;
     m.freshness = Freshness::Fresh;
     m.age = Duration::from_secs(2);
-    m.replicas = records.into_iter().map(|r| (r.pod.clone(), r)).collect();
+    m.replicas = records.into_iter().collect();
     m
 }
 
@@ -161,10 +161,18 @@ async fn saturated_replica_publishes_a_scale_up_and_counts_it_once() {
 
     // The same decision again is not a new change: the counter stays at 1.
     *inv.variants.lock().unwrap() = vec![variant("llama-h100", 40.0, 1, 2)];
-    engine.run_cycle(SystemTime::now()).await.unwrap();
+    let report = engine.run_cycle(SystemTime::now()).await.unwrap();
     let text = engine.exposition().encode();
     assert!(text.contains("direction=\"scale_up\",reason=\"kv_cache_saturation\"} 1"));
-    assert!(engine.exposition().cycle_report_json().is_some());
+    let json = engine
+        .exposition()
+        .cycle_report_json(false)
+        .expect("a report after a cycle")
+        .expect("serialisable");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        serde_json::to_value(&*report).unwrap()
+    );
 }
 
 #[tokio::test]

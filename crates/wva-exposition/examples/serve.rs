@@ -59,7 +59,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Outcome::Ok,
         Duration::from_millis(42),
     );
-    exposition.set_cycle_report(&serde_json::json!({"decisions": [], "models": []}))?;
+    exposition.set_cycle_report(std::sync::Arc::new(
+        serde_json::json!({"decisions": [], "models": []}),
+    ));
 
     println!(
         "serving metrics on {:?} and probes on {:?}; Ctrl-C stops",

@@ -1,37 +1,102 @@
-//! The last cycle report served at `/debug/cycle`, kept as serialised JSON.
+//! The last cycle report served at `/debug/cycle`.
+//!
+//! The slot keeps a shared handle on the report the engine retains anyway and renders JSON only
+//! when `/debug/cycle` is asked for: at 1,000 variants the text is over 1 MiB, and writing it
+//! every cycle (plus the copy into the slot) set the process's heap peak.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::Serialize;
 
 use crate::error::ExpositionError;
 
-/// Holds the JSON of the last `CycleReport`, swapped once per cycle. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// Something `/debug/cycle` can render as JSON.
+trait ReportJson: Send + Sync {
+    /// Compact or pretty (two-space) JSON, written into a buffer of `capacity` bytes to start.
+    fn render(&self, pretty: bool, capacity: usize) -> Result<String, serde_json::Error>;
+}
+
+/// Already-serialised compact JSON.
+struct RawJson(Arc<str>);
+
+impl ReportJson for RawJson {
+    fn render(&self, pretty_print: bool, _capacity: usize) -> Result<String, serde_json::Error> {
+        Ok(if pretty_print {
+            pretty(&self.0)
+        } else {
+            self.0.to_string()
+        })
+    }
+}
+
+/// A typed report, serialised on request.
+struct Typed<T>(Arc<T>);
+
+impl<T: Serialize + Send + Sync> ReportJson for Typed<T> {
+    fn render(&self, pretty: bool, capacity: usize) -> Result<String, serde_json::Error> {
+        let mut out = Vec::with_capacity(capacity);
+        if pretty {
+            serde_json::to_writer_pretty(&mut out, &*self.0)?;
+        } else {
+            serde_json::to_writer(&mut out, &*self.0)?;
+        }
+        // serde_json writes UTF-8 only.
+        Ok(String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+}
+
+/// Holds the last `CycleReport`, swapped once per cycle. Cheap to clone.
+#[derive(Clone, Default)]
 pub struct CycleReportSlot {
-    json: Arc<RwLock<Option<Arc<str>>>>,
+    report: Arc<RwLock<Option<Arc<dyn ReportJson>>>>,
+    /// Length of the last compact and pretty rendering: the next one starts with a buffer a
+    /// little larger instead of doubling its way up (a 1 MiB report would peak at 2 MiB).
+    last_len: Arc<[AtomicUsize; 2]>,
+}
+
+impl std::fmt::Debug for CycleReportSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CycleReportSlot")
+            .field("set", &self.current().is_some())
+            .finish()
+    }
 }
 
 impl CycleReportSlot {
-    /// Stores an already-serialised report (compact JSON).
-    pub fn set_json(&self, json: impl Into<Arc<str>>) {
-        *self.json.write().unwrap_or_else(PoisonError::into_inner) = Some(json.into());
+    fn store(&self, report: Arc<dyn ReportJson>) {
+        *self.report.write().unwrap_or_else(PoisonError::into_inner) = Some(report);
     }
 
-    /// Serialises `report` once and stores it.
-    pub fn set<T: Serialize + ?Sized>(&self, report: &T) -> Result<(), ExpositionError> {
-        let json = serde_json::to_string(report)
-            .map_err(|source| ExpositionError::SerialiseReport { source })?;
-        self.set_json(json);
-        Ok(())
-    }
-
-    /// The last stored report, if a cycle has completed.
-    pub fn get(&self) -> Option<Arc<str>> {
-        self.json
+    fn current(&self) -> Option<Arc<dyn ReportJson>> {
+        self.report
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Stores an already-serialised report (compact JSON).
+    pub fn set_json(&self, json: impl Into<Arc<str>>) {
+        self.store(Arc::new(RawJson(json.into())));
+    }
+
+    /// Stores a shared handle on `report`; it is serialised only when asked for.
+    pub fn set<T: Serialize + Send + Sync + 'static>(&self, report: Arc<T>) {
+        self.store(Arc::new(Typed(report)));
+    }
+
+    /// The last stored report as compact (or, with `pretty`, indented) JSON, if a cycle has
+    /// completed.
+    pub fn render(&self, pretty: bool) -> Option<Result<String, ExpositionError>> {
+        let report = self.current()?;
+        let last_len = &self.last_len[usize::from(pretty)];
+        let previous = last_len.load(Ordering::Relaxed);
+        let rendered = report.render(pretty, previous + previous / 16);
+        if let Ok(text) = &rendered {
+            last_len.store(text.len(), Ordering::Relaxed);
+        }
+        Some(rendered.map_err(|source| ExpositionError::SerialiseReport { source }))
     }
 }
 
@@ -100,9 +165,32 @@ mod tests {
     #[test]
     fn slot_is_empty_until_a_report_is_stored() {
         let slot = CycleReportSlot::default();
-        assert!(slot.get().is_none());
-        slot.set(&serde_json::json!({"decisions": []})).unwrap();
-        assert_eq!(slot.get().as_deref(), Some("{\"decisions\":[]}"));
+        assert!(slot.render(false).is_none());
+        slot.set(Arc::new(serde_json::json!({"decisions": [1]})));
+        assert_eq!(slot.render(false).unwrap().unwrap(), "{\"decisions\":[1]}");
+        assert_eq!(
+            slot.render(true).unwrap().unwrap(),
+            "{\n  \"decisions\": [\n    1\n  ]\n}"
+        );
+        slot.set_json("{\"a\":[]}");
+        assert_eq!(slot.render(true).unwrap().unwrap(), "{\n  \"a\": []\n}");
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_serialised_is_an_error_not_a_panic() {
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("refused"))
+            }
+        }
+        let slot = CycleReportSlot::default();
+        slot.set(Arc::new(Refuses));
+        let err = slot.render(false).unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("cannot serialise the cycle report") && err.contains("refused"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -135,17 +135,16 @@ impl Exposition {
         self.inner.cycle_report.set_json(json);
     }
 
-    /// Serialises the last cycle report once and stores it for `/debug/cycle`.
-    pub fn set_cycle_report<T: Serialize + ?Sized>(
-        &self,
-        report: &T,
-    ) -> Result<(), ExpositionError> {
-        self.inner.cycle_report.set(report)
+    /// Stores a shared handle on the last cycle report for `/debug/cycle`, which serialises it
+    /// on request (no text copy is kept).
+    pub fn set_cycle_report<T: Serialize + Send + Sync + 'static>(&self, report: Arc<T>) {
+        self.inner.cycle_report.set(report);
     }
 
-    /// The last cycle report's JSON, if a cycle has completed.
-    pub fn cycle_report_json(&self) -> Option<Arc<str>> {
-        self.inner.cycle_report.get()
+    /// The last cycle report as compact (or, with `pretty`, indented) JSON, if a cycle has
+    /// completed.
+    pub fn cycle_report_json(&self, pretty: bool) -> Option<Result<String, ExpositionError>> {
+        self.inner.cycle_report.render(pretty)
     }
 
     /// Liveness state for `/healthz`.

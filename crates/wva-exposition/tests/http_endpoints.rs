@@ -102,7 +102,7 @@ async fn debug_cycle_is_503_until_the_first_report_then_serves_it() {
 
     let report =
         serde_json::json!({"decisions": [{"variant": "a", "targetReplicas": 2}], "models": []});
-    e.set_cycle_report(&report).unwrap();
+    e.set_cycle_report(std::sync::Arc::new(report.clone()));
     let r = get(addr, "/debug/cycle").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));

@@ -364,14 +364,11 @@ mod tests {
             });
         let mut model = wva_collector::ModelSnapshot::unavailable(Vec::new());
         for pod in ["y-1", "y-2"] {
-            model.replicas.insert(
-                pod.into(),
-                wva_collector::ReplicaRecord::new(
-                    pod,
-                    VariantRef::new("a", "y"),
-                    std::time::Duration::ZERO,
-                ),
-            );
+            model.replicas.insert(wva_collector::ReplicaRecord::new(
+                pod,
+                VariantRef::new("a", "y"),
+                std::time::Duration::ZERO,
+            ));
         }
         collected.models.insert(ModelKey::new("a", "m"), model);
         fill_replica_counts(&files, &mut snap, &collected);

@@ -10,6 +10,7 @@ use crate::catalogue::{PlannedQuery, QueryCatalogue, QueryGroup, QueryName};
 use crate::directory::ReplicaDirectory;
 use crate::error::CollectorError;
 use crate::model::ModelKey;
+use crate::replicas::Replicas;
 use crate::snapshot::{
     AbsentReason, Availability, CacheConfigInfo, DeploymentReplicas, Field, Measured,
     ModelSnapshot, ReplicaRecord, SchedulerQueue,
@@ -213,7 +214,7 @@ impl<'a> Assembler<'a> {
             .cloned()
             .unwrap_or_default();
         live_pods.sort_by(|a, b| a.0.cmp(b.0));
-        let mut replicas: BTreeMap<String, ReplicaRecord> = BTreeMap::new();
+        let mut replicas = Replicas::with_capacity(live_pods.len());
         for (pod, sample) in &live_pods {
             let Some(variant) = self.directory.variant_of(key, pod) else {
                 bump(&self.stats.unmapped);
@@ -228,7 +229,7 @@ impl<'a> Assembler<'a> {
             let age = Duration::try_from_secs_f64(at_fetch).unwrap_or(Duration::ZERO) + fetch_age;
             let mut rec = ReplicaRecord::new(*pod, variant, age);
             rec.freshness = self.policy.classify(age);
-            replicas.insert(pod.to_string(), rec);
+            replicas.insert(rec);
         }
         let mut failed_other = false;
         for name in QueryName::PER_REPLICA {

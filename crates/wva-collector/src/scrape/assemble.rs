@@ -1,6 +1,5 @@
 //! From the pods' states to a `ModelSnapshot`, the same shape the Prometheus source gives.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use wva_core::{Freshness, FreshnessPolicy};
@@ -9,9 +8,8 @@ use super::pod::{Outcome, PodMap, PodState};
 use crate::catalogue::{CatalogueConfig, QueryGroup, QueryName};
 use crate::error::CollectorError;
 use crate::model::{ModelKey, ReplicaTarget};
-use crate::snapshot::{
-    Availability, Field, Measured, ModelSnapshot, QueryOutcome, QueryReport, ReplicaRecord,
-};
+use crate::replicas::Replicas;
+use crate::snapshot::{Availability, Field, Measured, ModelSnapshot, QueryOutcome, QueryReport};
 use crate::stats::StatsCounters;
 
 /// Reason given for a listed pod that has no endpoint.
@@ -41,7 +39,6 @@ pub(crate) fn assemble(
     pods: &PodMap,
     stats: &StatsCounters,
 ) -> (ModelSnapshot, Vec<QueryReport>) {
-    let mut replicas: BTreeMap<String, ReplicaRecord> = BTreeMap::new();
     let mut missing: Vec<(String, String)> = Vec::new();
     let mut errors: Vec<(QueryName, CollectorError)> = Vec::new();
     let mut reports = Vec::new();
@@ -49,6 +46,7 @@ pub(crate) fn assemble(
     let mut targets: Vec<&ReplicaTarget> = view.targets.iter().collect();
     targets.sort_by(|a, b| a.pod.cmp(&b.pod));
     targets.dedup_by(|a, b| a.pod == b.pod);
+    let mut replicas = Replicas::with_capacity(targets.len());
 
     for target in targets {
         let Some(endpoint) = &target.endpoint else {
@@ -98,7 +96,7 @@ pub(crate) fn assemble(
                     stats,
                 );
                 record.freshness = view.policy.classify(age);
-                replicas.insert(target.pod.clone(), record);
+                replicas.insert(record);
                 report.duration = pod.last_duration;
                 report.series = pod.last_series;
             }

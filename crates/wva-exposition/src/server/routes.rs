@@ -7,7 +7,6 @@ use http::header::{ALLOW, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::cycle_report::pretty;
 use crate::exposition::{Exposition, TEXT_CONTENT_TYPE};
 use crate::self_metrics::AuthResult;
 use crate::server::auth::{AuthCheck, MetricsAuth};
@@ -144,14 +143,18 @@ fn debug_cycle(exposition: &Exposition, pretty_print: bool) -> Response<Body> {
             r#"{"error":"not the leader"}"#,
         );
     }
-    match exposition.cycle_report_json() {
+    match exposition.cycle_report_json(pretty_print) {
         None => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             JSON,
             r#"{"error":"no cycle has completed yet"}"#,
         ),
-        Some(json) if pretty_print => respond(StatusCode::OK, JSON, pretty(&json)),
-        Some(json) => respond(StatusCode::OK, JSON, json.to_string()),
+        Some(Ok(json)) => respond(StatusCode::OK, JSON, json),
+        Some(Err(e)) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            JSON,
+            serde_json::json!({ "error": e.to_string() }).to_string(),
+        ),
     }
 }
 
