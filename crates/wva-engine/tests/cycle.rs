@@ -170,7 +170,7 @@ async fn saturated_replica_publishes_a_scale_up_and_counts_it_once() {
         .expect("a report after a cycle")
         .expect("serialisable");
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+        serde_json::from_slice::<serde_json::Value>(&json).unwrap(),
         serde_json::to_value(&*report).unwrap()
     );
 }

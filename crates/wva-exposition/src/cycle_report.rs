@@ -1,49 +1,56 @@
 //! The last cycle report served at `/debug/cycle`.
 //!
-//! The slot keeps a shared handle on the report the engine retains anyway and renders JSON only
-//! when `/debug/cycle` is asked for: at 1,000 variants the text is over 1 MiB, and writing it
-//! every cycle (plus the copy into the slot) set the process's heap peak.
+//! The slot keeps a shared handle on the report the engine retains anyway and writes its JSON
+//! only when `/debug/cycle` is first asked for after a cycle; later requests for the same report
+//! share that text. At 1,000 variants the text is over 1 MiB: writing it every cycle whether or
+//! not anyone reads it (plus a copy into the slot) used to set the process's heap peak.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::error::ExpositionError;
 
 /// Something `/debug/cycle` can render as JSON.
 trait ReportJson: Send + Sync {
-    /// Compact or pretty (two-space) JSON, written into a buffer of `capacity` bytes to start.
-    fn render(&self, pretty: bool, capacity: usize) -> Result<String, serde_json::Error>;
+    /// Compact or pretty (two-space) JSON; a fresh text starts with a `capacity`-byte buffer.
+    fn render(&self, pretty: bool, capacity: usize) -> Result<Bytes, serde_json::Error>;
 }
 
 /// Already-serialised compact JSON.
-struct RawJson(Arc<str>);
+struct RawJson(Bytes);
 
 impl ReportJson for RawJson {
-    fn render(&self, pretty_print: bool, _capacity: usize) -> Result<String, serde_json::Error> {
+    fn render(&self, pretty_print: bool, _capacity: usize) -> Result<Bytes, serde_json::Error> {
         Ok(if pretty_print {
-            pretty(&self.0)
+            Bytes::from(pretty(&String::from_utf8_lossy(&self.0)))
         } else {
-            self.0.to_string()
+            self.0.clone()
         })
     }
 }
 
-/// A typed report, serialised on request.
-struct Typed<T>(Arc<T>);
+/// A typed report, serialised on request; the compact text is kept once written.
+struct Typed<T> {
+    report: Arc<T>,
+    compact: OnceLock<Bytes>,
+}
 
 impl<T: Serialize + Send + Sync> ReportJson for Typed<T> {
-    fn render(&self, pretty: bool, capacity: usize) -> Result<String, serde_json::Error> {
+    fn render(&self, pretty: bool, capacity: usize) -> Result<Bytes, serde_json::Error> {
+        if !pretty && let Some(text) = self.compact.get() {
+            return Ok(text.clone());
+        }
         let mut out = Vec::with_capacity(capacity);
         if pretty {
-            serde_json::to_writer_pretty(&mut out, &*self.0)?;
-        } else {
-            serde_json::to_writer(&mut out, &*self.0)?;
+            serde_json::to_writer_pretty(&mut out, &*self.report)?;
+            return Ok(Bytes::from(out));
         }
-        // serde_json writes UTF-8 only.
-        Ok(String::from_utf8(out)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        serde_json::to_writer(&mut out, &*self.report)?;
+        // Two requests racing both write the text; either copy serves.
+        Ok(self.compact.get_or_init(|| Bytes::from(out)).clone())
     }
 }
 
@@ -77,18 +84,21 @@ impl CycleReportSlot {
     }
 
     /// Stores an already-serialised report (compact JSON).
-    pub fn set_json(&self, json: impl Into<Arc<str>>) {
-        self.store(Arc::new(RawJson(json.into())));
+    pub fn set_json(&self, json: impl Into<String>) {
+        self.store(Arc::new(RawJson(Bytes::from(json.into()))));
     }
 
     /// Stores a shared handle on `report`; it is serialised only when asked for.
     pub fn set<T: Serialize + Send + Sync + 'static>(&self, report: Arc<T>) {
-        self.store(Arc::new(Typed(report)));
+        self.store(Arc::new(Typed {
+            report,
+            compact: OnceLock::new(),
+        }));
     }
 
     /// The last stored report as compact (or, with `pretty`, indented) JSON, if a cycle has
     /// completed.
-    pub fn render(&self, pretty: bool) -> Option<Result<String, ExpositionError>> {
+    pub fn render(&self, pretty: bool) -> Option<Result<Bytes, ExpositionError>> {
         let report = self.current()?;
         let last_len = &self.last_len[usize::from(pretty)];
         let previous = last_len.load(Ordering::Relaxed);
@@ -167,13 +177,25 @@ mod tests {
         let slot = CycleReportSlot::default();
         assert!(slot.render(false).is_none());
         slot.set(Arc::new(serde_json::json!({"decisions": [1]})));
-        assert_eq!(slot.render(false).unwrap().unwrap(), "{\"decisions\":[1]}");
+        let first = slot.render(false).unwrap().unwrap();
+        assert_eq!(&first[..], b"{\"decisions\":[1]}");
+        // The same report again: the text written the first time, not a new one.
+        let second = slot.render(false).unwrap().unwrap();
+        assert_eq!(first.as_ptr(), second.as_ptr());
         assert_eq!(
-            slot.render(true).unwrap().unwrap(),
-            "{\n  \"decisions\": [\n    1\n  ]\n}"
+            &slot.render(true).unwrap().unwrap()[..],
+            b"{\n  \"decisions\": [\n    1\n  ]\n}"
+        );
+        slot.set(Arc::new(serde_json::json!({"decisions": [2]})));
+        assert_eq!(
+            &slot.render(false).unwrap().unwrap()[..],
+            b"{\"decisions\":[2]}"
         );
         slot.set_json("{\"a\":[]}");
-        assert_eq!(slot.render(true).unwrap().unwrap(), "{\n  \"a\": []\n}");
+        assert_eq!(
+            &slot.render(true).unwrap().unwrap()[..],
+            b"{\n  \"a\": []\n}"
+        );
     }
 
     #[test]

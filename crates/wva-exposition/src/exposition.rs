@@ -131,7 +131,7 @@ impl Exposition {
     }
 
     /// Stores the last cycle report, already serialised as JSON, for `/debug/cycle`.
-    pub fn set_cycle_report_json(&self, json: impl Into<Arc<str>>) {
+    pub fn set_cycle_report_json(&self, json: impl Into<String>) {
         self.inner.cycle_report.set_json(json);
     }
 
@@ -143,7 +143,7 @@ impl Exposition {
 
     /// The last cycle report as compact (or, with `pretty`, indented) JSON, if a cycle has
     /// completed.
-    pub fn cycle_report_json(&self, pretty: bool) -> Option<Result<String, ExpositionError>> {
+    pub fn cycle_report_json(&self, pretty: bool) -> Option<Result<bytes::Bytes, ExpositionError>> {
         self.inner.cycle_report.render(pretty)
     }
 
