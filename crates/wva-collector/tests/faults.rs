@@ -509,3 +509,67 @@ async fn unreachable_prometheus_gives_a_transport_error_not_a_panic() {
         "CRITICAL: Failed to connect to Prometheus - WVA requires Prometheus connectivity for autoscaling decisions: "
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_model_reads_its_own_batch_and_a_failed_batch_spares_the_other() {
+    // A selector limit this small plans one namespace-only batch per namespace.
+    let (a, b) = (ModelKey::new("ns-a", "m"), ModelKey::new("ns-b", "m"));
+    let api = FakeApi::start(|req, _| {
+        let q = req.field("query").unwrap_or_default();
+        let t = now_s();
+        let ours = if q.contains("\"ns-a\"") { "ns-a" } else { "ns-b" };
+        if ours == "ns-b" && q.contains("timestamp(") {
+            return FakeResponse::error(400, "bad_data", "batch b is broken");
+        }
+        let value = |ns: &str| {
+            if q.contains("timestamp(") {
+                format!("{}", t - 1.0)
+            } else if ns != ours {
+                // Another batch's series in this answer must not reach that batch's model.
+                "0.99".to_string()
+            } else if ns == "ns-a" {
+                "0.25".to_string()
+            } else {
+                "0.75".to_string()
+            }
+        };
+        FakeResponse::vector(&format!(
+            r#"[{{"metric":{{"namespace":"ns-a","model_name":"m","pod":"a-0"}},"value":[{t},"{}"]}},
+                {{"metric":{{"namespace":"ns-b","model_name":"m","pod":"b-0"}},"value":[{t},"{}"]}}]"#,
+            value("ns-a"),
+            value("ns-b"),
+        ))
+    })
+    .await;
+    let d = MapDirectory::default();
+    d.map(&a, "a-0", "va");
+    d.map(&b, "b-0", "vb");
+    let mut catalogue = CatalogueConfig::with_groups([]);
+    catalogue.selector_max_bytes = 20;
+    let src = PrometheusSource::new(
+        fast_config(&api.base_url()),
+        catalogue,
+        CacheConfig::default(),
+        Arc::new(d),
+        None,
+    )
+    .unwrap();
+    let snap = src.collect(&request(&[a.clone(), b.clone()])).await;
+    assert_eq!(src.plan().batches.len(), 2);
+
+    let ma = &snap.models[&a];
+    assert_eq!(ma.availability, Availability::Available, "{ma:?}");
+    assert_eq!(ma.replicas.keys().collect::<Vec<_>>(), ["a-0"]);
+    assert_eq!(ma.replicas["a-0"].kv_cache_usage, Some(0.25));
+
+    let mb = &snap.models[&b];
+    assert_eq!(mb.availability, Availability::Unavailable, "{mb:?}");
+    assert!(mb.replicas.is_empty(), "{mb:?}");
+    assert!(
+        mb.errors
+            .iter()
+            .any(|(n, e)| *n == QueryName::ReplicaLastSample && e.to_string().contains("batch b")),
+        "{:?}",
+        mb.errors
+    );
+}

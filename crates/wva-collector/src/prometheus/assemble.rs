@@ -1,8 +1,10 @@
 //! Demultiplexing batched answers into per-model snapshots (spec §2).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use wva_core::{Freshness, FreshnessPolicy};
 
@@ -20,11 +22,124 @@ use crate::stats::{StatsCounters, bump};
 use super::cache::Ready;
 use super::decode::Sample;
 
-/// Per-replica values of one answer: (namespace, model, pod) → sample.
-type ReplicaIndex<'a> = HashMap<(&'a str, &'a str, &'a str), &'a Sample>;
+/// A tracked model's number within one assembly (its rank in the tracked set).
+type ModelId = u32;
 
-/// Live pods of each (namespace, model): pod name and its liveness sample.
-type LiveIndex<'a> = HashMap<(&'a str, &'a str), Vec<(&'a str, &'a Sample)>>;
+/// A live replica's number within one assembly (in the order the liveness answers list them).
+type PodId = u32;
+
+/// The live replicas of one assembly, numbered, with each model's pods in name order.
+///
+/// Liveness answers are indexed first; every other per-replica sample is then resolved to a
+/// [`PodId`] once, so assembling a model reads values by position instead of hashing and
+/// comparing pod names again for every field.
+#[derive(Default)]
+struct LivePods<'a> {
+    /// Per pod: its name.
+    names: Vec<&'a str>,
+    /// Per pod: its liveness sample.
+    samples: Vec<&'a Sample>,
+    /// Per pod: the liveness read it came from.
+    read: Vec<usize>,
+    /// (model, pod name) → pod.
+    by_name: HashMap<(ModelId, &'a str), PodId>,
+    /// Pods grouped by model, each group in pod-name order.
+    ordered: Vec<PodId>,
+    /// Per model: its range in `ordered`.
+    ranges: Vec<(u32, u32)>,
+}
+
+impl<'a> LivePods<'a> {
+    /// Records a liveness sample; a repeated (model, pod) keeps the later sample.
+    fn add(&mut self, model: ModelId, pod: &'a str, sample: &'a Sample, read: usize) {
+        match self.by_name.get(&(model, pod)) {
+            Some(&id) => self.samples[id as usize] = sample,
+            None => {
+                let id = self.names.len() as PodId;
+                self.by_name.insert((model, pod), id);
+                self.names.push(pod);
+                self.samples.push(sample);
+                self.read.push(read);
+            }
+        }
+    }
+
+    /// Groups the pods by model, in name order, once all liveness reads are in.
+    fn group(&mut self, models: usize) {
+        let mut order: Vec<(ModelId, &str, PodId)> = self
+            .by_name
+            .iter()
+            .map(|(&(model, pod), &id)| (model, pod, id))
+            .collect();
+        order.sort_unstable();
+        self.ranges = vec![(0, 0); models];
+        let mut start = 0;
+        while start < order.len() {
+            let model = order[start].0;
+            let end = start + order[start..].partition_point(|e| e.0 == model);
+            self.ranges[model as usize] = (start as u32, end as u32);
+            start = end;
+        }
+        self.ordered = order.into_iter().map(|(_, _, id)| id).collect();
+    }
+
+    /// The live pods of `model` from liveness read `read`, in name order.
+    fn of(
+        &self,
+        model: ModelId,
+        read: usize,
+    ) -> impl Iterator<Item = (PodId, &'a str, &'a Sample)> {
+        let (start, end) = self.ranges.get(model as usize).copied().unwrap_or_default();
+        self.ordered[start as usize..end as usize]
+            .iter()
+            .filter(move |&&id| self.read[id as usize] == read)
+            .map(|&id| (id, self.names[id as usize], self.samples[id as usize]))
+    }
+}
+
+/// What a per-replica sample's labels name.
+enum Resolved<'a> {
+    /// A replica of a tracked model.
+    Replica(ModelId, &'a str),
+    /// A model that is not tracked.
+    Untracked,
+    /// A sample lacking the namespace, model or pod label.
+    Unlabelled,
+}
+
+/// Resolves samples of one answer to tracked models, remembering the last answer: the
+/// decoder interns label values per answer and a model's pods usually come one after another,
+/// so a repeated (namespace, model) is recognised by address without hashing the names again.
+struct ModelResolver<'m, 'a> {
+    ids: &'m HashMap<(&'a str, &'a str), ModelId>,
+    last: Option<(&'a str, &'a str, Option<ModelId>)>,
+}
+
+impl<'m, 'a> ModelResolver<'m, 'a> {
+    fn new(ids: &'m HashMap<(&'a str, &'a str), ModelId>) -> Self {
+        ModelResolver { ids, last: None }
+    }
+
+    fn replica(&mut self, s: &'a Sample, ns_label: &str, pod_label: &str) -> Resolved<'a> {
+        let (Some(ns), Some(m), Some(pod)) =
+            (s.label(ns_label), s.label("model_name"), s.label(pod_label))
+        else {
+            return Resolved::Unlabelled;
+        };
+        let id = match self.last {
+            Some((lns, lm, id)) if std::ptr::eq(lns, ns) && std::ptr::eq(lm, m) => id,
+            _ => {
+                let id = self.ids.get(&(ns, m)).copied();
+                self.last = Some((ns, m, id));
+                id
+            }
+        };
+        match id {
+            Some(id) => Resolved::Replica(id, pod),
+            None => Resolved::Untracked,
+        }
+    }
+}
 
 /// One read of the plan with its result.
 pub(crate) struct Read<'a> {
@@ -39,14 +154,19 @@ pub(crate) struct Assembler<'a> {
     policy: FreshnessPolicy,
     stats: &'a StatsCounters,
     reads: &'a [Read<'a>],
-    /// Per read: the per-replica index (for per-replica queries).
-    replica_idx: Vec<ReplicaIndex<'a>>,
+    /// The tracked models by (namespace, model); answers are indexed by these numbers so each
+    /// sample's two names are hashed once, not compared along a tree for every lookup.
+    ids: HashMap<(&'a str, &'a str), ModelId>,
+    /// Per read: whether its batch covers each model (indexed by [`ModelId`]).
+    covers: Vec<Vec<bool>>,
+    /// The live replicas.
+    live: LivePods<'a>,
+    /// Per read: the sample of each live pod (indexed by [`PodId`]; empty for other queries).
+    replica_values: Vec<Vec<Option<&'a Sample>>>,
     /// Per read: cache_config candidates by (namespace, pod).
     cache_idx: Vec<HashMap<(&'a str, &'a str), Vec<&'a Sample>>>,
     /// Per read: model-level values by (namespace, model) or model.
     model_idx: Vec<HashMap<(&'a str, &'a str), f64>>,
-    /// Per read: the live pods of each (namespace, model), from liveness reads.
-    live_idx: Vec<LiveIndex<'a>>,
 }
 
 /// What a model's assembly gives: a snapshot, or the liveness failure to serve last-good for.
@@ -67,29 +187,64 @@ impl<'a> Assembler<'a> {
         directory: &'a dyn ReplicaDirectory,
         policy: FreshnessPolicy,
         stats: &'a StatsCounters,
-        tracked: &BTreeSet<ModelKey>,
+        tracked: &'a BTreeSet<ModelKey>,
         reads: &'a [Read<'a>],
         warn_unlabelled: &dyn Fn(QueryName),
     ) -> Self {
         let ns_l = catalogue.config().namespace_label.as_str();
         let pod_l = catalogue.config().pod_label.as_str();
-        let is_tracked = |ns: &str, m: &str| tracked.contains(&ModelKey::new(ns, m));
-        let mut replica_idx = Vec::with_capacity(reads.len());
+        let mut ids: HashMap<(&str, &str), ModelId> = HashMap::default();
+        ids.reserve(tracked.len());
+        for (id, k) in (0..).zip(tracked) {
+            ids.insert((k.namespace.as_str(), k.model_id.as_str()), id);
+        }
+        let covers: Vec<Vec<bool>> = reads
+            .iter()
+            .map(|read| {
+                let mut covered = vec![false; tracked.len()];
+                for k in &read.query.batch.keys {
+                    if let Some(&id) = ids.get(&(k.namespace.as_str(), k.model_id.as_str())) {
+                        covered[id as usize] = true;
+                    }
+                }
+                covered
+            })
+            .collect();
+        let mut unlabelled = vec![0u64; reads.len()];
+        // Liveness first: it numbers the pods the other per-replica answers are resolved to.
+        let mut live = LivePods::default();
+        for (i, read) in reads.iter().enumerate() {
+            let (QueryName::ReplicaLastSample, Ok(ready)) = (read.query.name, &read.result) else {
+                continue;
+            };
+            let mut resolve = ModelResolver::new(&ids);
+            for s in &ready.result.samples {
+                match resolve.replica(s, ns_l, pod_l) {
+                    Resolved::Replica(id, pod) if covers[i][id as usize] => live.add(id, pod, s, i),
+                    // Another batch's model: that batch's own liveness read lists it.
+                    Resolved::Replica(..) => {}
+                    Resolved::Untracked => bump(&stats.untracked),
+                    Resolved::Unlabelled => unlabelled[i] += 1,
+                }
+            }
+        }
+        live.group(tracked.len());
+        let mut replica_values = Vec::with_capacity(reads.len());
         let mut cache_idx = Vec::with_capacity(reads.len());
         let mut model_idx = Vec::with_capacity(reads.len());
-        let mut live: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
-        for read in reads {
-            let mut r_idx: ReplicaIndex<'a> = HashMap::new();
-            let mut c_idx: HashMap<(&str, &str), Vec<&Sample>> = HashMap::new();
-            let mut m_idx: HashMap<(&str, &str), f64> = HashMap::new();
+        for (i, read) in reads.iter().enumerate() {
+            let mut values: Vec<Option<&Sample>> = Vec::new();
+            let mut c_idx: HashMap<(&str, &str), Vec<&Sample>> = HashMap::default();
+            let mut m_idx: HashMap<(&str, &str), f64> = HashMap::default();
             if let Ok(ready) = &read.result {
                 let name = read.query.name;
-                let mut unlabelled = 0u64;
+                let mut resolve = ModelResolver::new(&ids);
                 for s in &ready.result.samples {
                     match name {
+                        QueryName::ReplicaLastSample => {}
                         QueryName::CacheConfigInfo => match (s.label(ns_l), s.label(pod_l)) {
                             (Some(ns), Some(pod)) => c_idx.entry((ns, pod)).or_default().push(s),
-                            _ => unlabelled += 1,
+                            _ => unlabelled[i] += 1,
                         },
                         QueryName::ModelRequestCount => {
                             if let (Some(ns), Some(m)) = (s.label(ns_l), s.label("model_name")) {
@@ -106,79 +261,58 @@ impl<'a> Assembler<'a> {
                                 m_idx.insert((ns, d), s.v);
                             }
                         }
-                        _ => match (s.label(ns_l), s.label("model_name"), s.label(pod_l)) {
-                            (Some(ns), Some(m), Some(pod)) => {
-                                if !is_tracked(ns, m) {
-                                    bump(&stats.untracked);
-                                    continue;
+                        _ => match resolve.replica(s, ns_l, pod_l) {
+                            Resolved::Replica(id, pod) => match live.by_name.get(&(id, pod)) {
+                                Some(&pod_id) => {
+                                    if values.is_empty() {
+                                        values = vec![None; live.names.len()];
+                                    }
+                                    values[pod_id as usize] = Some(s);
                                 }
-                                if name == QueryName::ReplicaLastSample {
-                                    live.insert((ns, m, pod));
-                                }
-                                r_idx.insert((ns, m, pod), s);
-                            }
-                            _ => unlabelled += 1,
+                                // Pods seen only by range queries are not live.
+                                None => bump(&stats.not_live),
+                            },
+                            Resolved::Untracked => bump(&stats.untracked),
+                            Resolved::Unlabelled => unlabelled[i] += 1,
                         },
                     }
                 }
-                if unlabelled > 0 {
-                    stats.unlabelled.fetch_add(unlabelled, Ordering::Relaxed);
-                    warn_unlabelled(name);
-                }
             }
-            replica_idx.push(r_idx);
+            replica_values.push(values);
             cache_idx.push(c_idx);
             model_idx.push(m_idx);
         }
-        // Pods seen only by range queries are not live.
-        for (read, idx) in reads.iter().zip(&replica_idx) {
-            let n = read.query.name;
-            if n != QueryName::ReplicaLastSample
-                && n.field().is_some()
-                && n != QueryName::CacheConfigInfo
-            {
-                let dead = idx.keys().filter(|k| !live.contains(*k)).count();
-                stats.not_live.fetch_add(dead as u64, Ordering::Relaxed);
+        for (read, count) in reads.iter().zip(unlabelled) {
+            if count > 0 {
+                stats.unlabelled.fetch_add(count, Ordering::Relaxed);
+                warn_unlabelled(read.query.name);
             }
         }
-        let live_idx = reads
-            .iter()
-            .zip(&replica_idx)
-            .map(|(read, idx)| {
-                let mut by_model: LiveIndex<'a> = HashMap::new();
-                if read.query.name == QueryName::ReplicaLastSample {
-                    for ((ns, m, pod), s) in idx {
-                        by_model.entry((*ns, *m)).or_default().push((*pod, *s));
-                    }
-                }
-                by_model
-            })
-            .collect();
         Assembler {
-            live_idx,
             catalogue,
             directory,
             policy,
             stats,
             reads,
-            replica_idx,
+            ids,
+            covers,
+            live,
+            replica_values,
             cache_idx,
             model_idx,
         }
     }
 
-    /// The read of `name` whose batch covers `key` (and, for request counts, its retention).
-    fn read_for(
-        &self,
-        name: QueryName,
-        key: &ModelKey,
-        retention: Option<Duration>,
-    ) -> Option<usize> {
-        self.reads.iter().position(|r| {
-            r.query.name == name
-                && (name != QueryName::ModelRequestCount || r.query.retention == retention)
-                && r.query.batch.keys.binary_search(key).is_ok()
-        })
+    /// The read of `name` whose batch covers model `id` (and, for request counts, `retention`).
+    fn read_for(&self, name: QueryName, id: ModelId, retention: Option<Duration>) -> Option<usize> {
+        self.reads
+            .iter()
+            .zip(&self.covers)
+            .position(|(r, covered)| {
+                r.query.name == name
+                    && (name != QueryName::ModelRequestCount || r.query.retention == retention)
+                    && covered.get(id as usize).copied().unwrap_or(false)
+            })
     }
 
     /// Assembles one model.
@@ -189,7 +323,13 @@ impl<'a> Assembler<'a> {
         unmapped: &dyn Fn(&ModelKey, &str),
     ) -> Assembled {
         let mut errors: Vec<(QueryName, CollectorError)> = Vec::new();
-        let Some(li) = self.read_for(QueryName::ReplicaLastSample, key, None) else {
+        let id = self
+            .ids
+            .get(&(key.namespace.as_str(), key.model_id.as_str()))
+            .copied();
+        let Some((id, li)) =
+            id.and_then(|id| Some((id, self.read_for(QueryName::ReplicaLastSample, id, None)?)))
+        else {
             return Assembled::LivenessFailed {
                 errors: vec![(
                     QueryName::ReplicaLastSample,
@@ -209,13 +349,11 @@ impl<'a> Assembler<'a> {
         let fetch_age = liveness.fetched.elapsed();
         let ns = key.namespace.as_str();
         let model = key.model_id.as_str();
-        let mut live_pods: Vec<(&str, &Sample)> = self.live_idx[li]
-            .get(&(ns, model))
-            .cloned()
-            .unwrap_or_default();
-        live_pods.sort_by(|a, b| a.0.cmp(b.0));
+        let live_pods: Vec<(PodId, &str, &Sample)> = self.live.of(id, li).collect();
         let mut replicas = Replicas::with_capacity(live_pods.len());
-        for (pod, sample) in &live_pods {
+        // The pod of each record, in record (pod-name) order.
+        let mut record_pods: Vec<PodId> = Vec::with_capacity(live_pods.len());
+        for &(pod_id, pod, sample) in &live_pods {
             let Some(variant) = self.directory.variant_of(key, pod) else {
                 bump(&self.stats.unmapped);
                 unmapped(key, pod);
@@ -227,9 +365,10 @@ impl<'a> Assembler<'a> {
                 at_fetch = 0.0;
             }
             let age = Duration::try_from_secs_f64(at_fetch).unwrap_or(Duration::ZERO) + fetch_age;
-            let mut rec = ReplicaRecord::new(*pod, variant, age);
+            let mut rec = ReplicaRecord::new(pod, variant, age);
             rec.freshness = self.policy.classify(age);
             replicas.insert(rec);
+            record_pods.push(pod_id);
         }
         let mut failed_other = false;
         for name in QueryName::PER_REPLICA {
@@ -240,7 +379,7 @@ impl<'a> Assembler<'a> {
                 }
                 continue;
             }
-            let Some(i) = self.read_for(name, key, None) else {
+            let Some(i) = self.read_for(name, id, None) else {
                 continue;
             };
             match &self.reads[i].result {
@@ -257,8 +396,10 @@ impl<'a> Assembler<'a> {
                     }
                 }
                 Ok(_) => {
-                    for r in replicas.values_mut() {
-                        if let Some(s) = self.replica_idx[i].get(&(ns, model, r.pod.as_str())) {
+                    let values = &self.replica_values[i];
+                    for (r, &pod_id) in replicas.values_mut().zip(&record_pods) {
+                        debug_assert_eq!(r.pod, self.live.names[pod_id as usize]);
+                        if let Some(Some(s)) = values.get(pod_id as usize) {
                             match r.set(field, s.v) {
                                 Ok(()) => {}
                                 Err(AbsentReason::NonFinite) => bump(&self.stats.non_finite),
@@ -269,11 +410,15 @@ impl<'a> Assembler<'a> {
                 }
             }
         }
-        let live_set: BTreeSet<&str> = live_pods.iter().map(|(p, _)| *p).collect();
+        let is_live = |pod: &str| {
+            live_pods
+                .binary_search_by(|(_, p, _)| (*p).cmp(pod))
+                .is_ok()
+        };
         let listed = self.directory.replicas(key);
         let mut missing_pods: Vec<(String, String)> = listed
             .iter()
-            .filter(|t| !live_set.contains(t.pod.as_str()))
+            .filter(|t| !is_live(t.pod.as_str()))
             .map(|t| (t.pod.clone(), "no live series".to_string()))
             .collect();
         missing_pods.sort();
@@ -281,7 +426,7 @@ impl<'a> Assembler<'a> {
         let mut request_count = None;
         if let Some(r) = retention
             && self.catalogue.config().enabled(QueryGroup::ScaleToZero)
-            && let Some(i) = self.read_for(QueryName::ModelRequestCount, key, Some(r))
+            && let Some(i) = self.read_for(QueryName::ModelRequestCount, id, Some(r))
         {
             match &self.reads[i].result {
                 Err(e) => {
@@ -318,7 +463,7 @@ impl<'a> Assembler<'a> {
                 QueryName::SchedulerQueueSize,
                 QueryName::SchedulerQueueBytes,
             ] {
-                let Some(i) = self.read_for(name, key, None) else {
+                let Some(i) = self.read_for(name, id, None) else {
                     continue;
                 };
                 match &self.reads[i].result {
@@ -360,14 +505,15 @@ impl<'a> Assembler<'a> {
         let lacks_core = replicas
             .values()
             .any(|r| r.kv_cache_usage.is_none() || r.queue_length.is_none());
-        let availability =
-            if (!listed.is_empty() && live_set.is_empty()) || freshness == Freshness::Unavailable {
-                Availability::Unavailable
-            } else if failed_other || !missing_pods.is_empty() || lacks_core {
-                Availability::Partial
-            } else {
-                Availability::Available
-            };
+        let availability = if (!listed.is_empty() && live_pods.is_empty())
+            || freshness == Freshness::Unavailable
+        {
+            Availability::Unavailable
+        } else if failed_other || !missing_pods.is_empty() || lacks_core {
+            Availability::Partial
+        } else {
+            Availability::Available
+        };
         let mut snap = ModelSnapshot {
             availability,
             freshness,
