@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
-use wva_collector::{ModelKey, ReplicaDirectory, ReplicaTarget, VariantRef};
+use wva_collector::{CollectedSnapshot, ModelKey, ReplicaDirectory, ReplicaTarget, VariantRef};
 use wva_core::VariantState;
 use wva_engine::{Inventory, InventorySnapshot, InventoryVariant};
 
 use super::context::FilterSource;
-use super::outcomes::OutcomeBoard;
+use super::outcomes::{OutcomeBoard, metric_errors};
 use crate::gpu::gpu_inventory;
 use crate::handles::{ConfigHandle, Stores};
 use crate::inventory::{self, Snapshot, VariantEntry, build_inventory};
@@ -238,6 +238,12 @@ impl Inventory for KubeInventory {
             gpu_inventory: self.gpus(&inventory),
         }
     }
+
+    /// Keeps the cycle's Prometheus errors for the actuator, which reports them as
+    /// `MetricsAvailable=False/PrometheusError` (spec/k8s.md §2.2).
+    fn observe(&self, _snapshot: &mut InventorySnapshot, collected: &CollectedSnapshot) {
+        self.board.record_metric_errors(metric_errors(collected));
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +375,35 @@ mod tests {
             .map(|r| r.pod)
             .collect();
         assert_eq!(ready, ["da-7d9f8-x"]);
+    }
+
+    #[test]
+    fn observe_records_the_cycles_prometheus_errors_for_the_actuator() {
+        let board = OutcomeBoard::new();
+        let inv = inventory(stores(vec![], vec![], vec![]), board.clone());
+        let mut snapshot = inv.snapshot();
+        let mut collected = CollectedSnapshot::empty("prometheus");
+        let error = wva_collector::CollectorError::Timeout {
+            query: "replica_last_sample".into(),
+            after: std::time::Duration::from_secs(5),
+        };
+        collected.models.insert(
+            ModelKey::new("ns", "m"),
+            wva_collector::ModelSnapshot::unavailable(vec![(
+                wva_collector::QueryName::ReplicaLastSample,
+                error.clone(),
+            )]),
+        );
+        inv.observe(&mut snapshot, &collected);
+        assert_eq!(
+            board
+                .metric_errors()
+                .get(&("ns".to_owned(), "m".to_owned())),
+            Some(&error.to_string())
+        );
+        // The next cycle's collection replaces the record: the error is gone once it recovers.
+        inv.observe(&mut snapshot, &CollectedSnapshot::empty("prometheus"));
+        assert!(board.metric_errors().is_empty());
     }
 
     #[test]

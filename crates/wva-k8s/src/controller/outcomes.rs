@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::ObjectRef;
+use wva_collector::{Availability as CollectedAvailability, CollectedSnapshot, QueryName};
 use wva_core::{Availability, CycleReport};
 use wva_engine::{ActuationError, Actuator};
 
@@ -26,10 +27,14 @@ pub fn va_ref(namespace: &str, name: &str) -> ObjectRef<VariantAutoscaling> {
 type OutcomeMap = HashMap<ObjectRef<VariantAutoscaling>, VariantOutcome>;
 type SeenMap = HashMap<ObjectRef<VariantAutoscaling>, Option<Fingerprint>>;
 
+/// (namespace, model ID) → why Prometheus gave no data for the model, as the collector said it.
+pub type MetricErrors = HashMap<(String, String), String>;
+
 #[derive(Default)]
 struct Board {
     outcomes: ArcSwap<OutcomeMap>,
     seen: ArcSwap<SeenMap>,
+    metric_errors: ArcSwap<MetricErrors>,
 }
 
 /// Shared, lock-free board of the engine's last outcome per VA and of what the last cycle saw
@@ -87,6 +92,16 @@ impl OutcomeBoard {
         self.board.seen.store(Arc::new(map));
     }
 
+    /// Records the current cycle's metric errors (see [`metric_errors`]), replacing the last.
+    pub fn record_metric_errors(&self, errors: MetricErrors) {
+        self.board.metric_errors.store(Arc::new(errors));
+    }
+
+    /// The current cycle's metric errors.
+    pub fn metric_errors(&self) -> Arc<MetricErrors> {
+        self.board.metric_errors.load_full()
+    }
+
     /// Whether a reconcile that sees `current` must request a cycle: the VA was never seen by
     /// a cycle, or its fingerprint moved since (spec/k8s.md §3.4).
     pub fn cycle_needed(&self, namespace: &str, name: &str, current: Option<&Fingerprint>) -> bool {
@@ -112,12 +127,35 @@ impl OutcomeBoard {
     }
 }
 
+/// The models of a collection that Prometheus could not answer for: the model is unavailable
+/// and its liveness query (which decides whether anything is known of it) failed. The message is
+/// the collector error's text, which names the query and the cause.
+pub fn metric_errors(collected: &CollectedSnapshot) -> MetricErrors {
+    collected
+        .models
+        .iter()
+        .filter(|(_, m)| m.availability == CollectedAvailability::Unavailable)
+        .filter_map(|(key, m)| {
+            let (_, error) = m
+                .errors
+                .iter()
+                .find(|(query, _)| *query == QueryName::ReplicaLastSample)?;
+            Some((
+                (key.namespace.clone(), key.model_id.clone()),
+                error.to_string(),
+            ))
+        })
+        .collect()
+}
+
 /// Converts a cycle's report into one outcome per decided variant: the model's availability
 /// gives [`MetricsState`] (`stale_threshold` names `PROMETHEUS_METRICS_CACHE_FRESH_THRESHOLD`
-/// in the `MetricsStale` message), the decision gives [`OptimizationOutcome::Decided`].
+/// in the `MetricsStale` message; an unavailable model listed in `errors` carries its
+/// Prometheus error), the decision gives [`OptimizationOutcome::Decided`].
 pub fn outcomes_from_report(
     report: &CycleReport,
     stale_threshold: &str,
+    errors: &MetricErrors,
 ) -> Vec<(ObjectName, VariantOutcome)> {
     let cycle_start = report
         .input
@@ -143,8 +181,11 @@ pub fn outcomes_from_report(
                 Some(Availability::Stale) => MetricsState::Stale {
                     threshold: stale_threshold.to_owned(),
                 },
-                // The report carries no collector error per model.
-                Some(Availability::Unavailable) | None => MetricsState::Unavailable { error: None },
+                Some(Availability::Unavailable) | None => MetricsState::Unavailable {
+                    error: errors
+                        .get(&(d.namespace.clone(), d.model_id.clone()))
+                        .cloned(),
+                },
             };
             let outcome = VariantOutcome {
                 cycle_start: cycle_start.clone(),
@@ -205,8 +246,9 @@ impl KubeActuator {
 
 impl Actuator for KubeActuator {
     fn apply<'a>(&'a self, report: &'a CycleReport) -> BoxFuture<'a, Vec<ActuationError>> {
+        let errors = self.board.metric_errors();
         self.board
-            .publish(outcomes_from_report(report, &self.stale_threshold));
+            .publish(outcomes_from_report(report, &self.stale_threshold, &errors));
         (self.on_published)();
         Box::pin(async { Vec::new() })
     }
@@ -216,10 +258,59 @@ impl Actuator for KubeActuator {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use std::time::Duration;
+
     use serde_json::json;
+    use wva_collector::{CollectorError, ModelKey, ModelSnapshot};
     use wva_core::Reason;
 
     use super::*;
+
+    fn liveness_timeout() -> CollectorError {
+        CollectorError::Timeout {
+            query: "replica_last_sample".into(),
+            after: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn only_unavailable_models_whose_liveness_query_failed_have_a_prometheus_error() {
+        let mut collected = CollectedSnapshot::empty("prometheus");
+        let mut add = |model: &str, snapshot: ModelSnapshot| {
+            collected
+                .models
+                .insert(ModelKey::new("ns", model), snapshot);
+        };
+        add(
+            "gone",
+            ModelSnapshot::unavailable(vec![(QueryName::ReplicaLastSample, liveness_timeout())]),
+        );
+        // No pods report: nothing failed, the metrics are missing.
+        add("quiet", ModelSnapshot::unavailable(vec![]));
+        // Unavailable, but only a model-level query failed.
+        add(
+            "no-count",
+            ModelSnapshot::unavailable(vec![(
+                QueryName::ModelRequestCount,
+                CollectorError::NoRequestCount {
+                    model: "no-count".into(),
+                },
+            )]),
+        );
+        // Served from last-good after a liveness failure: usable, so not unavailable.
+        let mut partial =
+            ModelSnapshot::unavailable(vec![(QueryName::ReplicaLastSample, liveness_timeout())]);
+        partial.availability = CollectedAvailability::Partial;
+        add("partial", partial);
+
+        assert_eq!(
+            metric_errors(&collected),
+            MetricErrors::from([(
+                ("ns".to_owned(), "gone".to_owned()),
+                "query replica_last_sample: no answer from Prometheus within 5s".to_owned()
+            )])
+        );
+    }
 
     fn report() -> CycleReport {
         serde_json::from_value(json!({
@@ -250,7 +341,7 @@ mod tests {
 
     #[test]
     fn report_becomes_one_outcome_per_decision_with_its_model_availability() {
-        let outcomes = outcomes_from_report(&report(), "1m");
+        let outcomes = outcomes_from_report(&report(), "1m", &MetricErrors::new());
         assert_eq!(outcomes.len(), 2);
         let (id, a) = &outcomes[0];
         assert_eq!(id, &("ns".to_owned(), "a".to_owned()));
@@ -287,10 +378,31 @@ mod tests {
         });
         board.publish(vec![(
             ("ns".into(), "untouched".into()),
-            outcomes_from_report(&report(), "1m")[0].1.clone(),
+            outcomes_from_report(&report(), "1m", &MetricErrors::new())[0]
+                .1
+                .clone(),
         )]);
+        board.record_metric_errors(MetricErrors::from([(
+            ("ns".to_owned(), "gone".to_owned()),
+            liveness_timeout().to_string(),
+        )]));
         let errors = actuator.apply(&report()).await;
         assert!(errors.is_empty());
+        assert_eq!(
+            board.get("ns", "b").map(|o| o.metrics),
+            Some(MetricsState::Unavailable {
+                error: Some(
+                    "query replica_last_sample: no answer from Prometheus within 5s".into()
+                )
+            }),
+            "the unavailable model's variant carries the recorded Prometheus error"
+        );
+        assert_eq!(
+            board.get("ns", "a").map(|o| o.metrics),
+            Some(MetricsState::Stale {
+                threshold: "1m".into()
+            })
+        );
         assert_eq!(fired.load(Ordering::SeqCst), 1);
         assert!(board.get("ns", "a").is_some());
         assert!(board.get("ns", "b").is_some());
