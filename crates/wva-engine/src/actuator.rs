@@ -1,7 +1,7 @@
 //! What the engine does with a cycle's decisions besides publishing them.
 
 use futures::future::BoxFuture;
-use wva_core::CycleReport;
+use wva_core::{CycleReport, VariantState};
 
 /// A failure to act on one variant; reported, never fatal to the cycle.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +20,12 @@ pub struct ActuationError {
 pub trait Actuator: Send + Sync {
     /// Acts on the report's decisions.
     fn apply<'a>(&'a self, report: &'a CycleReport) -> BoxFuture<'a, Vec<ActuationError>>;
+
+    /// Told when a cycle ended without decisions because the core rejected its input (an
+    /// inventory bug): `variants` are the variants the cycle covered, `error` says why. Nothing
+    /// was published, so every variant keeps its last decision. The default does nothing; the
+    /// Kubernetes actuator reports `OptimizationReady=False/OptimizationFailed`.
+    fn cycle_failed(&self, _variants: &[VariantState], _error: &str) {}
 }
 
 /// Publishes metrics only (`--actuation metrics`, standalone mode): HPA or KEDA act on them.

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 use wva_collector::{MetricsSource, ModelKey};
-use wva_core::{CoreState, CycleReport, InputError, Reason, Timestamp};
+use wva_core::{CoreState, CycleReport, InputError, Reason, Timestamp, VariantState};
 use wva_exposition::{CyclePhase, CycleTrigger, Exposition, Outcome, PublishedVariant, VariantKey};
 
 use crate::actuator::Actuator;
@@ -242,7 +242,11 @@ impl Engine {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .core = state;
-                return Err(e.into());
+                let error = EngineError::from(e);
+                let covered: Vec<VariantState> =
+                    inventory.variants.into_iter().map(|v| v.state).collect();
+                self.actuator.cycle_failed(&covered, &error.to_string());
+                return Err(error);
             }
         };
         timings.lap(CyclePhase::Decide);

@@ -326,3 +326,66 @@ async fn a_variant_with_nothing_known_publishes_no_zero() {
         Some(2.0)
     );
 }
+
+/// Records what the engine tells the actuator.
+#[derive(Default)]
+struct RecordingActuator {
+    applied: Mutex<usize>,
+    failed: Mutex<Vec<(Vec<String>, String)>>,
+}
+
+impl wva_engine::Actuator for RecordingActuator {
+    fn apply<'a>(
+        &'a self,
+        _report: &'a wva_core::CycleReport,
+    ) -> BoxFuture<'a, Vec<wva_engine::ActuationError>> {
+        *self.applied.lock().unwrap() += 1;
+        Box::pin(async { Vec::new() })
+    }
+
+    fn cycle_failed(&self, variants: &[VariantState], error: &str) {
+        let names = variants.iter().map(|v| v.name.clone()).collect();
+        self.failed.lock().unwrap().push((names, error.to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_input_tells_the_actuator_and_keeps_the_published_decisions() {
+    let inv = Arc::new(FakeInventory::default());
+    *inv.variants.lock().unwrap() = vec![variant("llama-h100", 40.0, 1, 1)];
+    let src = Arc::new(FakeSource::default());
+    src.models.lock().unwrap().insert(
+        key(),
+        model_snapshot(vec![record("llama-h100", "llama-h100-abc", 0.95, 0.0)]),
+    );
+    let actuator = Arc::new(RecordingActuator::default());
+    let exposition = Exposition::new(ExpositionConfig::default()).unwrap();
+    let engine = Engine::new(inv.clone(), src.clone(), exposition, actuator.clone());
+    engine.run_cycle(SystemTime::now()).await.unwrap();
+    assert_eq!(*actuator.applied.lock().unwrap(), 1);
+
+    // An inventory bug lets a negative cost through: the core rejects the whole input.
+    *inv.variants.lock().unwrap() = vec![
+        variant("llama-h100", 40.0, 2, 2),
+        variant("llama-a100", -1.0, 1, 1),
+    ];
+    let error = engine.run_cycle(SystemTime::now()).await.unwrap_err();
+    assert!(
+        error.to_string().contains("variants[") && error.to_string().contains("cost"),
+        "{error}"
+    );
+    assert_eq!(*actuator.applied.lock().unwrap(), 1, "nothing to apply");
+    assert_eq!(
+        *actuator.failed.lock().unwrap(),
+        vec![(
+            vec!["llama-h100".to_owned(), "llama-a100".to_owned()],
+            error.to_string()
+        )]
+    );
+    let text = engine.exposition().encode();
+    assert_eq!(
+        series_value(&text, "inferno_desired_replicas", "llama-h100"),
+        Some(2.0),
+        "the last published decision stands"
+    );
+}

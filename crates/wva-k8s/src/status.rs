@@ -45,6 +45,9 @@ pub enum MetricsState {
         /// The collector error's `Display`.
         error: Option<String>,
     },
+    /// The cycle ended before analysing metrics (it failed): `MetricsAvailable` is carried
+    /// over from the stored status.
+    NotAnalysed,
 }
 
 /// What the engine did for the variant.
@@ -165,6 +168,7 @@ fn metrics_condition(
         MetricsState::Stale { threshold } => conditions::metrics_stale(threshold),
         MetricsState::Unavailable { error: Some(error) } => conditions::prometheus_error(error),
         MetricsState::Unavailable { error: None } => conditions::metrics_missing(),
+        MetricsState::NotAnalysed => return None,
     })
 }
 

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::ObjectRef;
 use wva_collector::{Availability as CollectedAvailability, CollectedSnapshot, QueryName};
-use wva_core::{Availability, CycleReport};
+use wva_core::{Availability, CycleReport, VariantState};
 use wva_engine::{ActuationError, Actuator};
 
 use crate::crd::VariantAutoscaling;
@@ -252,6 +252,29 @@ impl Actuator for KubeActuator {
         (self.on_published)();
         Box::pin(async { Vec::new() })
     }
+
+    /// Marks every variant of the failed cycle `OptimizationReady=False/OptimizationFailed`
+    /// (their desired allocation and `MetricsAvailable` stay as stored) and asks for the
+    /// reconciles that write it.
+    fn cycle_failed(&self, variants: &[VariantState], error: &str) {
+        let cycle_start = Time(Timestamp::now());
+        self.board.publish(
+            variants
+                .iter()
+                .map(|v| {
+                    let outcome = VariantOutcome {
+                        cycle_start: cycle_start.clone(),
+                        metrics: MetricsState::NotAnalysed,
+                        optimization: OptimizationOutcome::Failed {
+                            error: error.to_owned(),
+                        },
+                    };
+                    ((v.namespace.clone(), v.name.clone()), outcome)
+                })
+                .collect(),
+        );
+        (self.on_published)();
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +432,31 @@ mod tests {
         assert!(board.get("ns", "untouched").is_some(), "other VAs are kept");
         board.remove("ns", "a");
         assert!(board.get("ns", "a").is_none());
+
+        // A cycle the core rejected: its variants are marked failed, nothing else is touched.
+        let covered = [VariantState {
+            name: "b".into(),
+            namespace: "ns".into(),
+            model_id: "gone".into(),
+            accelerator: "A100".into(),
+            cost: 1.0,
+            current_replicas: 1,
+            ready_replicas: 1,
+            desired_replicas: 1,
+            gpus_per_replica: 1,
+            vllm_args: None,
+        }];
+        actuator.cycle_failed(&covered, "the core rejected the cycle input: boom");
+        assert_eq!(fired.load(Ordering::SeqCst), 2, "reconciles are requested");
+        let b = board.get("ns", "b").unwrap();
+        assert_eq!(b.metrics, MetricsState::NotAnalysed);
+        assert_eq!(
+            b.optimization,
+            OptimizationOutcome::Failed {
+                error: "the core rejected the cycle input: boom".into()
+            }
+        );
+        assert!(board.get("ns", "untouched").is_some());
     }
 
     #[test]

@@ -343,6 +343,44 @@ fn failed_optimization_keeps_the_previous_allocation() {
 }
 
 #[test]
+fn a_failed_cycle_keeps_the_stored_metrics_condition_and_allocation() {
+    let va = mk_va("ns", "a", "vllm", Some("H100"));
+    let first = build_status(
+        &va,
+        &found(2),
+        &label("H100"),
+        Some(&decided(2, 2, Reason::Steady, MetricsState::Fresh)),
+        &at(6_000),
+    );
+    let va = stored(va, first.clone());
+    let failed = VariantOutcome {
+        cycle_start: at(9_000),
+        metrics: MetricsState::NotAnalysed,
+        optimization: OptimizationOutcome::Failed {
+            error: "the core rejected the cycle input: variants[1].cost: must be >= 0".into(),
+        },
+    };
+    let status = build_status(&va, &found(2), &label("H100"), Some(&failed), &at(9_001));
+    assert_eq!(
+        row(&status, "OptimizationReady"),
+        (
+            "False",
+            "OptimizationFailed",
+            "Optimization failed: the core rejected the cycle input: variants[1].cost: must be >= 0"
+        )
+    );
+    assert_eq!(
+        cond(&status, "MetricsAvailable"),
+        cond(&first, "MetricsAvailable"),
+        "not analysed: the stored condition stands, transition time included"
+    );
+    assert_eq!(
+        status.desired_optimized_alloc,
+        first.desired_optimized_alloc
+    );
+}
+
+#[test]
 fn last_transition_time_is_kept_while_status_is_unchanged() {
     let va = mk_va("ns", "a", "vllm", Some("H100"));
     let first = build_status(
