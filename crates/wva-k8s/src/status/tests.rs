@@ -314,35 +314,6 @@ fn not_configured_reports_invalid_configuration_with_the_detail() {
 }
 
 #[test]
-fn failed_optimization_keeps_the_previous_allocation() {
-    let va = mk_va("ns", "a", "vllm", Some("H100"));
-    let first = build_status(
-        &va,
-        &found(2),
-        &label("H100"),
-        Some(&decided(2, 2, Reason::Steady, MetricsState::Fresh)),
-        &at(6_000),
-    );
-    let va = stored(va, first.clone());
-    let failed = VariantOutcome {
-        cycle_start: at(9_000),
-        metrics: MetricsState::Fresh,
-        optimization: OptimizationOutcome::Failed {
-            error: "boom".into(),
-        },
-    };
-    let status = build_status(&va, &found(2), &label("H100"), Some(&failed), &at(9_001));
-    assert_eq!(
-        row(&status, "OptimizationReady"),
-        ("False", "OptimizationFailed", "Optimization failed: boom")
-    );
-    assert_eq!(
-        status.desired_optimized_alloc,
-        first.desired_optimized_alloc
-    );
-}
-
-#[test]
 fn a_failed_cycle_keeps_the_stored_metrics_condition_and_allocation() {
     let va = mk_va("ns", "a", "vllm", Some("H100"));
     let first = build_status(
