@@ -107,7 +107,7 @@ enum Resolved<'a> {
     Unlabelled,
 }
 
-/// Resolves samples of one answer to tracked models, remembering the last answer: the
+/// Resolves samples of one answer to tracked models, remembering the last sample's model: the
 /// decoder interns label values per answer and a model's pods usually come one after another,
 /// so a repeated (namespace, model) is recognised by address without hashing the names again.
 struct ModelResolver<'m, 'a> {
